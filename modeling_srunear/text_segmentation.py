@@ -1,0 +1,150 @@
+"""Split raw text into sentences and words, keeping character offsets into the original text.
+
+This module ships as Hugging Face remote code next to the model, so it depends only on the
+standard library, `tokenizers`, and (optionally) `pysbd`. Every offset it returns indexes the
+caller's string: `text[start:end]` is exactly the word or sentence, whatever the segmenter did.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tokenizers.pre_tokenizers import BertPreTokenizer
+
+try:  # pysbd is optional: a better English sentence splitter, but not needed to run the model.
+    import pysbd
+except ImportError:  # pragma: no cover - exercised only where pysbd is absent
+    pysbd = None
+
+__all__ = ["split_words", "split_sentences", "sentence_boundaries_regex", "HAS_PYSBD"]
+
+HAS_PYSBD = pysbd is not None
+
+# A sentence ends at . ! or ? (possibly repeated, possibly followed by closing quotes/brackets)
+# when whitespace and then an upper-case letter or a digit follow.
+_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+
+
+@lru_cache(maxsize=1)
+def _word_splitter() -> BertPreTokenizer:
+    """One shared pre-tokenizer: it is stateless and costly enough to build once."""
+    return BertPreTokenizer()
+
+
+@lru_cache(maxsize=1)
+def _pysbd_segmenter():
+    """One shared pysbd segmenter (building it compiles many regexes)."""
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    """Words of `text` as `(word, start, end)`, split on whitespace and punctuation.
+
+    Uses BERT's pre-tokenizer so that word boundaries match what BERT-style encoders expect.
+    Offsets are checked against the text (and re-found from a moving cursor if a tokenizers
+    version ever reports them differently), so `text[start:end] == word` always holds.
+    """
+    if not text or text.isspace():
+        return []
+    words: list[tuple[str, int, int]] = []
+    cursor = 0
+    for word, (start, end) in _word_splitter().pre_tokenize_str(text):
+        if start < cursor or text[start:end] != word:
+            start = text.find(word, cursor)
+            if start < 0:  # cannot happen for a pure splitter; never return a wrong offset
+                continue
+            end = start + len(word)
+        words.append((word, start, end))
+        cursor = end
+    return words
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence character spans of `text`: stripped, in order, non-overlapping, covering all non-space text.
+
+    Uses pysbd when installed, otherwise `sentence_boundaries_regex`. Only the segmenter's
+    sentence *ends* are trusted; spans are rebuilt from them, so coverage holds by construction.
+    """
+    if not text or text.isspace():
+        return []
+    ends = _pysbd_boundaries(text) if HAS_PYSBD else sentence_boundaries_regex(text)
+    return spans_from_boundaries(text, ends)
+
+
+def spans_from_boundaries(text: str, ends: list[int]) -> list[tuple[int, int]]:
+    """Turn sentence end positions into stripped `(start, end)` spans covering the whole text."""
+    spans: list[tuple[int, int]] = []
+    previous = 0
+    for boundary in sorted({min(max(end, 0), len(text)) for end in ends} | {len(text)}):
+        if boundary <= previous:
+            continue
+        span = _strip_span(text, previous, boundary)
+        if span is not None:
+            spans.append(span)
+        previous = boundary
+    return spans
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Shrink `[start, end)` to exclude surrounding whitespace; None when nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def sentence_boundaries_regex(text: str) -> list[int]:
+    """Sentence end positions by a simple rule: [.!?] then whitespace then a capital or a digit.
+
+    Blank lines also end a sentence. This is the fallback when pysbd is not installed.
+    """
+    ends: list[int] = []
+    for match in _SENTENCE_END.finditer(text):
+        following = text[match.end() :].lstrip()
+        if following and (following[0].isupper() or following[0].isdigit()):
+            ends.append(match.end())
+    ends.extend(match.start() for match in _BLANK_LINE.finditer(text))
+    return sorted(ends)
+
+
+def _pysbd_boundaries(text: str) -> list[int]:
+    """Sentence end positions from pysbd, each checked against (or re-found in) `text`.
+
+    pysbd's char spans are not always right (repeated sentences, altered whitespace), so a
+    span is trusted only if it reproduces its sentence at or after the cursor; otherwise the
+    sentence is searched from the cursor, and as a last resort located by counting its
+    non-space characters, which never drifts while pysbd keeps the characters themselves.
+    """
+    ends: list[int] = []
+    cursor = 0
+    for piece in _pysbd_segmenter().segment(text):
+        sentence = piece.sent.strip()
+        if not sentence:
+            continue
+        end = _locate_sentence_end(text, sentence, cursor, piece.start, piece.end)
+        ends.append(end)
+        cursor = end
+    return ends
+
+
+def _locate_sentence_end(text: str, sentence: str, cursor: int, start: int, end: int) -> int:
+    """Where `sentence` (stripped) ends in `text`, searching no earlier than `cursor`."""
+    if start >= cursor and text[start:end].strip() == sentence:
+        return start + text[start:end].index(sentence) + len(sentence)
+    found = text.find(sentence, cursor)
+    if found == cursor or (found > cursor and text[cursor:found].isspace()):
+        return found + len(sentence)
+    return _end_after_non_space(text, cursor, sum(not c.isspace() for c in sentence))
+
+
+def _end_after_non_space(text: str, cursor: int, count: int) -> int:
+    """Position just after the `count`-th non-space character at or after `cursor`."""
+    position = cursor
+    while position < len(text) and count > 0:
+        if not text[position].isspace():
+            count -= 1
+        position += 1
+    return position

@@ -1,0 +1,82 @@
+"""A small hand-written multi-source corpus for the quick start and for tests.
+
+Two sources annotate different entity types, the way real biomedical corpora do:
+``genes_dna`` marks proteins and DNA regions (a protein name often sits inside a DNA
+mention, so spans nest) and ``chemicals_diseases`` marks chemicals and diseases.
+Sentences are written from templates so that every span is exact by construction.
+"""
+
+from __future__ import annotations
+
+import random
+
+PROTEINS = ["IL-2", "NF-kappa B", "p53", "STAT3", "c-Jun", "GATA-1", "TNF-alpha", "CD28", "BRCA1", "Oct-2"]
+CHEMICALS = ["cisplatin", "aspirin", "lithium", "haloperidol", "doxorubicin", "nicotine", "caffeine", "heparin"]
+DISEASES = ["hepatitis", "nephrotoxicity", "hypertension", "diabetes", "seizures", "cardiomyopathy", "breast cancer"]
+
+# Template pieces: (text, type or None); a piece with a nested list is an outer span around inner pieces.
+GENE_TEMPLATES = [
+    "{P} binds to the [DNA {Q} promoter] in activated T cells .",
+    "Expression of the [DNA {P} gene] was induced by {Q} .",
+    "We cloned the [DNA {P} gene] and measured {P} levels .",
+    "{P} and {Q} cooperate on the [DNA {R} enhancer] .",
+    "Mutations in the [DNA {P} gene] abolish binding of {Q} .",
+    "The [DNA {P} locus] is silenced in resting cells .",
+]
+CHEMICAL_TEMPLATES = [
+    "{C} treatment caused {D} in rats .",
+    "Patients with {D} received {C} for two weeks .",
+    "{C} - induced {D} was reduced by {E} .",
+    "No case of {D} was seen after {C} .",
+    "The risk of {D} rises with {C} dose .",
+]
+
+SAMPLE_TEXT = (
+    "Cisplatin treatment caused nephrotoxicity in two patients. "
+    "In activated T cells, NF-kappa B binds to the IL-2 promoter, and STAT3 expression of the c-Jun gene was induced by aspirin."
+)
+
+
+def _render(template: str, fills: dict[str, str], types: dict[str, str]) -> dict:
+    """Turn a template into words and (start, end, type) spans."""
+    tokens: list[str] = []
+    spans: list[tuple[int, int, str]] = []
+    outer: list[tuple[int, str]] = []
+    for piece in template.split():
+        if piece.startswith("[DNA"):
+            outer.append((len(tokens), "DNA"))
+            continue
+        closes = piece.endswith("]")
+        piece = piece.rstrip("]")
+        if piece.startswith("{") and piece.endswith("}"):
+            key = piece[1:-1]
+            words = fills[key].split()
+            spans.append((len(tokens), len(tokens) + len(words), types[key]))
+            tokens += words
+        elif piece:
+            tokens.append(piece)
+        if closes:
+            start, entity_type = outer.pop()
+            spans.append((start, len(tokens), entity_type))
+    return {"tokens": tokens, "spans": [list(s) for s in spans]}
+
+
+def sample_examples(per_source: int = 24, seed: int = 0) -> list[dict]:
+    """``per_source`` sentences from each of the two sources, reproducibly shuffled."""
+    rng = random.Random(seed)
+    examples = []
+    for i in range(per_source):
+        p, q, r = rng.sample(PROTEINS, 3)
+        example = _render(GENE_TEMPLATES[i % len(GENE_TEMPLATES)], {"P": p, "Q": q, "R": r},
+                          {"P": "Protein", "Q": "Protein", "R": "Protein"})
+        examples.append(dict(example, source="genes_dna"))
+        c, e = rng.sample(CHEMICALS, 2)
+        example = _render(CHEMICAL_TEMPLATES[i % len(CHEMICAL_TEMPLATES)], {"C": c, "D": rng.choice(DISEASES), "E": e},
+                          {"C": "Chemical", "D": "Disease", "E": "Chemical"})
+        examples.append(dict(example, source="chemicals_diseases"))
+    rng.shuffle(examples)
+    return examples
+
+
+SAMPLE_SOURCES = {"genes_dna": ["Protein", "DNA"], "chemicals_diseases": ["Chemical", "Disease"]}
+SAMPLE_TYPES = ["Protein", "DNA", "Chemical", "Disease"]

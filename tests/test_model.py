@@ -1,0 +1,212 @@
+"""SRUNERModel: batching, label masks, loss, decoders, saving and loading, input errors."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import REPO_ROOT, tiny_config
+
+from modeling_srunear import SHIFT, SRUNERDataCollator, SRUNERModel, source_label_mask
+from modeling_srunear.transition_system import EOA, encode_spans
+
+SENTENCES = [
+    {"tokens": "Mutations in BRCA1 cause breast cancer .".split(), "spans": [(2, 3, "Gene"), (4, 6, "Disease")]},
+    {"tokens": "Aspirin".split(), "spans": [(0, 1, "Chemical")]},
+    {"tokens": "The p53 protein binds the p21 promoter in tumour cells after cisplatin treatment .".split(),
+     "spans": [(1, 3, "Gene"), (5, 7, "Gene"), (5, 6, "Gene"), (11, 12, "Chemical")]},
+]
+
+
+def batch_for(model, tokenizer, examples):
+    return SRUNERDataCollator(tokenizer, model.config)(examples)
+
+
+def infer(model, tokenizer, examples):
+    model.eval()
+    inputs = batch_for(model, tokenizer, [{"tokens": e["tokens"]} for e in examples])
+    with torch.no_grad():
+        return model(**inputs)
+
+
+def test_padding_does_not_change_a_sentence(tiny_model, tokenizer):
+    alone = infer(tiny_model, tokenizer, SENTENCES[1:2])
+    batched = infer(tiny_model, tokenizer, SENTENCES)
+    steps = alone.step_mask[0].sum()
+    assert batched.step_mask[1].sum() == steps
+    torch.testing.assert_close(batched.action_probabilities[1, :steps], alone.action_probabilities[0, :steps], atol=1e-5, rtol=0)
+    assert batched.spans[1] == alone.spans[0] or all(
+        a[:3] == b[:3] and abs(a[3] - b[3]) < 1e-5 for a, b in zip(batched.spans[1], alone.spans[0])
+    )
+    assert batched.actions[1] == alone.actions[0]
+
+
+def test_single_source_loss_is_multilabel_soft_margin(tokenizer):
+    torch.manual_seed(1)
+    model = SRUNERModel(tiny_config(sources=None))
+    model.train()
+    out = model(**batch_for(model, tokenizer, [dict(e, source="default") for e in SENTENCES]))
+    mask = out.step_mask
+    labels = batch_for(model, tokenizer, SENTENCES)["labels"]
+    assert mask.sum() == (labels[..., 0] != -100).sum()  # no postponement without masks
+    expected = F.multilabel_soft_margin_loss(out.logits[mask], labels[labels[..., 0] != -100])
+    torch.testing.assert_close(out.loss, expected)
+
+
+def force_logits(model, **logits):
+    """Make the MLP output constant logits, e.g. force_logits(m, SHIFT=0.0, TRANSITION_Disease=3.0)."""
+    last = model.decoder.mlp[-1]
+    vocab = model.vocab
+    bias = torch.full((len(vocab),), -4.0)
+    for name, value in logits.items():
+        bias[vocab.names().index(name.replace("_", "(") + ")" if "_" in name else name)] = value
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(bias)
+
+
+def test_masked_actions_get_exactly_zero_gradient(tiny_model, tokenizer):
+    tiny_model.train()
+    examples = [dict(e, source="genes", spans=[s for s in e["spans"] if s[2] == "Gene"]) for e in SENTENCES]
+    out = tiny_model(**batch_for(tiny_model, tokenizer, examples))
+    grad = torch.autograd.grad(out.loss, out.logits)[0]
+    mask = source_label_mask(tiny_model.config)[tiny_model.config.source_names.index("genes")]
+    real = out.step_mask
+    assert mask.sum() == 4  # TRANSITION/REDUCE of Disease and Chemical
+    assert torch.count_nonzero(grad[real][:, mask]) == 0
+    assert torch.count_nonzero(grad[real][:, ~mask]) > 0
+
+
+def test_shift_is_postponed_when_and_only_when_a_masked_action_beats_it(tiny_model, tokenizer):
+    tiny_model.train()
+    example = {"tokens": ["a", "b", "c"], "spans": [(0, 1, "Gene")]}
+    gold_length = len(encode_spans([(0, 1, "Gene")], 3, tiny_model.vocab))
+    # A masked action (Disease is not annotated by "genes") scores above SHIFT: postpone until the budget is spent.
+    force_logits(tiny_model, SHIFT=0.0, TRANSITION_Disease=1.0)
+    out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="genes")]))
+    steps = int(out.step_mask.sum())
+    assert steps == 2 * gold_length
+    shift_targets = out.targets[0, :steps, SHIFT]
+    p_shift = torch.sigmoid(torch.tensor(0.0))
+    postponed = torch.isclose(shift_targets, p_shift)
+    assert postponed.sum() == gold_length
+    # The same scores on a source that annotates Disease, or a masked action below SHIFT: no postponement.
+    out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="all")]))
+    assert int(out.step_mask.sum()) == gold_length
+    force_logits(tiny_model, SHIFT=0.0, TRANSITION_Disease=-0.5)
+    out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="genes")]))
+    assert int(out.step_mask.sum()) == gold_length
+    assert set(out.targets[0, :, SHIFT].unique().tolist()) == {0.0, 1.0}
+
+
+def test_masked_targets_are_own_probabilities_times_coefficient(tokenizer):
+    torch.manual_seed(0)
+    model = SRUNERModel(tiny_config(projection_coefficient=0.5))
+    model.train()
+    out = model(**batch_for(model, tokenizer, [dict(SENTENCES[0], source="genes", spans=[(2, 3, "Gene")])]))
+    mask = source_label_mask(model.config)[0]
+    real = out.step_mask[0]
+    expected = (torch.sigmoid(out.logits[0, real][:, mask]) * 0.5).clamp(max=1)
+    torch.testing.assert_close(out.targets[0, real][:, mask], expected.detach())
+
+
+def test_naive_and_incremental_decoders_agree(tokenizer):
+    torch.manual_seed(3)
+    incremental = SRUNERModel(tiny_config(positional_dropout=0.0, latent_dropout=0.0, mlp_dropout=0.0))
+    naive = SRUNERModel(tiny_config(decoder_implementation="naive", positional_dropout=0.0, latent_dropout=0.0, mlp_dropout=0.0))
+    with torch.no_grad():  # make the action embeddings matter
+        incremental.decoder.action_embeddings.weight.normal_(0, 1.0)
+    naive.load_state_dict(incremental.state_dict())
+    a, b = infer(incremental, tokenizer, SENTENCES), infer(naive, tokenizer, SENTENCES)
+    torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-5, rtol=0)
+    assert a.actions == b.actions
+    examples = [dict(e, source="genes") for e in SENTENCES]
+    grads = []
+    for model in (incremental, naive):
+        model.train()
+        model.encoder.eval()  # no dropout anywhere: compare the decoders alone
+        model.zero_grad()
+        model(**batch_for(model, tokenizer, examples)).loss.backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_empty_sentence_gives_no_spans_and_trains(tiny_model, tokenizer):
+    out = infer(tiny_model, tokenizer, [{"tokens": []}])
+    assert out.spans == [[]] and out.actions == [[frozenset({EOA})]]
+    tiny_model.train()
+    loss = tiny_model(**batch_for(tiny_model, tokenizer, [{"tokens": [], "spans": [], "source": "all"}])).loss
+    assert torch.isfinite(loss)
+
+
+def test_clear_errors_on_bad_input(tiny_model, tokenizer):
+    with pytest.raises(ValueError, match="unknown entity type 'Species'"):
+        batch_for(tiny_model, tokenizer, [{"tokens": ["E.", "coli"], "spans": [(0, 2, "Species")], "source": "all"}])
+    with pytest.raises(ValueError, match="unknown source 'bc2gm'.*genes"):
+        batch_for(tiny_model, tokenizer, [{"tokens": ["x"], "spans": [], "source": "bc2gm"}])
+    with pytest.raises(ValueError, match="limit is 405"):
+        batch_for(tiny_model, tokenizer, [{"tokens": ["word"] * 500}])
+
+
+def test_save_and_load_give_identical_outputs(tiny_model, tokenizer, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    files = sorted(os.listdir(tmp_path))
+    assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
+    assert {"modeling_srunear.py", "configuration_srunear.py", "transition_system.py"} <= set(files)
+    loaded = SRUNERModel.from_pretrained(tmp_path)
+    a, b = infer(tiny_model, tokenizer, SENTENCES), infer(loaded, tokenizer, SENTENCES)
+    assert torch.equal(a.action_probabilities, b.action_probabilities) and a.spans == b.spans
+
+
+REMOTE_LOAD = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {"modeling_srunear", "srunear", "tokenization"}:
+                raise ModuleNotFoundError(name)
+    sys.meta_path.insert(0, Block())
+    sys.path = [p for p in sys.path if p not in ("", %(repo)r)]
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    folder = sys.argv[1]
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    words = %(words)r
+    enc = tokenizer([words], is_split_into_words=True, return_tensors="pt")
+    word_ids = torch.tensor([[-1 if w is None else w for w in enc.word_ids(0)]])
+    with torch.no_grad():
+        out = model(**enc, word_ids=word_ids, num_words=torch.tensor([len(words)]))
+    print(json.dumps({"spans": out.spans[0], "probs": out.action_probabilities[0].tolist()}))
+    """
+)
+
+
+def test_remote_code_load_in_a_process_that_cannot_see_the_project(tiny_model, tokenizer, tmp_path):
+    import json
+
+    with torch.no_grad():  # make the random model find something
+        tiny_model.decoder.mlp[-1].bias[tiny_model.vocab.transition("Gene")] += 0.5
+    saved = tmp_path / "saved"
+    tiny_model.save_pretrained(saved)
+    tokenizer.save_pretrained(saved)
+    elsewhere = tmp_path / "elsewhere" / "model"
+    shutil.copytree(saved, elsewhere)
+    words = SENTENCES[2]["tokens"]
+    script = REMOTE_LOAD % {"repo": str(REPO_ROOT), "words": words}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run([sys.executable, "-c", script, str(elsewhere)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    local = infer(tiny_model, tokenizer, [{"tokens": words}])
+    assert [tuple(s[:3]) for s in remote["spans"]] == [s[:3] for s in local.spans[0]]
+    torch.testing.assert_close(torch.tensor(remote["probs"]), local.action_probabilities[0], atol=1e-6, rtol=0)

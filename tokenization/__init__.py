@@ -1,0 +1,39 @@
+"""Corpus readers: many NER formats in, one example schema (`EXAMPLE_FEATURES`) out."""
+
+from .corpora import (
+    FORMATS,
+    HubConfig,
+    SourceConfig,
+    load_source,
+    load_sources,
+    map_types,
+    merge_examples,
+    read_source,
+    resolve_overlaps,
+)
+from .documents import CharEntity, document_examples
+from .schema import EXAMPLE_FEATURES, ISSUE_KINDS, CorpusFormatError, Example, ReadReport, Span
+from .tagging import decode_tags, parse_tag, tags_to_spans
+
+__all__ = [
+    "EXAMPLE_FEATURES",
+    "FORMATS",
+    "ISSUE_KINDS",
+    "CharEntity",
+    "CorpusFormatError",
+    "Example",
+    "HubConfig",
+    "ReadReport",
+    "SourceConfig",
+    "Span",
+    "decode_tags",
+    "document_examples",
+    "load_source",
+    "load_sources",
+    "map_types",
+    "merge_examples",
+    "parse_tag",
+    "read_source",
+    "resolve_overlaps",
+    "tags_to_spans",
+]
