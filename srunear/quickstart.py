@@ -37,7 +37,7 @@ def train_on_sample(model: SRUNERModel, tokenizer, epochs: int, batch_size: int 
     encoder_ids = {id(p) for p in encoder_params}
     decoder_params = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
     optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": 5e-5}, {"params": decoder_params, "lr": 1e-3}], weight_decay=0.001
+        [{"params": encoder_params, "lr": 1e-4}, {"params": decoder_params, "lr": 2e-3}], weight_decay=0.001
     )
     total = epochs * len(loader)
     scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=len(loader), num_training_steps=total)
@@ -64,7 +64,7 @@ def train_on_sample(model: SRUNERModel, tokenizer, epochs: int, batch_size: int 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default="srunear-quickstart", help="where the trained model is saved")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text", default=SAMPLE_TEXT, help="text to tag after training")
     args = parser.parse_args(argv)
