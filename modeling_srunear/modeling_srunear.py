@@ -95,7 +95,8 @@ class NaiveMemory:
         position_ids = self.decoder.relative_positions(pointer_slot, self.slot_kind)
         keys = self.memory + self.positions[position_ids]
         scores = (keys @ self.latent.T).amax(-1)
-        read = self.decoder.attend(scores, self.slot_kind, self.memory)
+        attention = self.decoder.attention_weights(scores, self.slot_kind == PAD_SLOT)
+        read = (attention[:, None, :] @ self.memory).squeeze(1)
         under = self.memory[torch.arange(len(pointer_slot)), pointer_slot]
         return under, read
 
@@ -111,38 +112,94 @@ class NaiveMemory:
 class IncrementalMemory:
     """Fast memory: slot = seed vector + (accumulated action weights) @ action embeddings.
 
-    The seed part of every slot's latent scores is computed once, the positional part
-    once per relative offset, and a step only adds one slot's new weights.
+    The seed part of every slot's latent scores is computed once, the positional part once
+    per relative offset, and a step only adds the new weights of the slot under the
+    pointer. Backpropagation keeps per step only (batch, slots) attention weights and the
+    argmax indices instead of a copy of the (batch, slots, width) memory.
     """
 
     def __init__(self, decoder: "SRUNERDecoder", slots: torch.Tensor, slot_kind: torch.Tensor, latent, positions):
-        self.decoder, self.seed, self.slot_kind = decoder, slots, slot_kind
+        self.decoder, self.seed = decoder, slots
         embeddings = decoder.action_embeddings.weight
+        half = decoder.half_context
+        position_scores = positions @ latent.T  # (positions, latents)
+        # scores by clamped offset -H-1..H+1; both ends are the out-of-window embedding
+        by_offset = torch.cat([position_scores[decoder.out_of_window, None], position_scores[: 2 * half + 1],
+                               position_scores[decoder.out_of_window, None]])
+        self.offset_scores, self.half = by_offset, half
         self.seed_scores = slots @ latent.T  # (batch, slots, latents)
-        self.position_scores = positions @ latent.T  # (positions, latents)
+        # the start slot never moves relative to its own embedding and never gets updates
+        self.start_scores = (self.seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1).values
+        self.padding = slot_kind == PAD_SLOT
+        self.slot_index = torch.arange(1, slots.shape[1], device=slots.device)
         self.action_scores = embeddings @ latent.T  # (actions, latents)
         self.weights = slots.new_zeros(slots.shape[0], slots.shape[1], embeddings.shape[0])
         self.update_scores = torch.zeros_like(self.seed_scores)
 
     def read(self, pointer_slot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        position_ids = self.decoder.relative_positions(pointer_slot, self.slot_kind)
-        scores = (self.seed_scores + self.update_scores + self.position_scores[position_ids]).amax(-1)
-        attention = self.decoder.attention_weights(scores, self.slot_kind)
+        offsets = (self.slot_index[None, :] - pointer_slot[:, None]).clamp(-self.half - 1, self.half + 1) + self.half + 1
+        word_scores = (self.seed_scores[:, 1:] + self.update_scores[:, 1:] + self.offset_scores[offsets]).max(-1).values
+        scores = torch.cat([self.start_scores[:, None], word_scores], 1)
+        attention = self.decoder.attention_weights(scores, self.padding)[:, None, :]
         embeddings = self.decoder.action_embeddings.weight
-        read = (attention[:, None, :] @ self.seed).squeeze(1) + (attention[:, None, :] @ self.weights).squeeze(1) @ embeddings
-        rows = torch.arange(len(pointer_slot))
+        read = (attention @ self.seed).squeeze(1) + (attention @ self.weights).squeeze(1) @ embeddings
+        rows = torch.arange(len(pointer_slot), device=pointer_slot.device)
         under = self.seed[rows, pointer_slot] + self.weights[rows, pointer_slot] @ embeddings
         return under, read
 
     def write(self, pointer_slot: torch.Tensor, weights: torch.Tensor) -> None:
-        onehot = F.one_hot(pointer_slot, self.seed.shape[1]).to(weights.dtype)[:, :, None]
-        self.weights = self.weights + onehot * weights[:, None, :]
-        self.update_scores = self.update_scores + onehot * (weights @ self.action_scores)[:, None, :]
+        rows = torch.arange(len(pointer_slot), device=pointer_slot.device)
+        self.weights = self.weights.index_put((rows, pointer_slot), weights, accumulate=True)
+        self.update_scores = self.update_scores.index_put((rows, pointer_slot), weights @ self.action_scores, accumulate=True)
 
     def keep(self, rows: torch.Tensor) -> None:
-        self.seed, self.slot_kind = self.seed[rows], self.slot_kind[rows]
+        self.seed, self.padding, self.start_scores = self.seed[rows], self.padding[rows], self.start_scores[rows]
         self.seed_scores, self.weights = self.seed_scores[rows], self.weights[rows]
         self.update_scores = self.update_scores[rows]
+
+
+class _StepLinear(torch.autograd.Function):
+    """``F.linear`` whose weight gradient is not accumulated step by step.
+
+    Backward hands back the input gradient and records ``(input, output gradient)``;
+    :class:`_CollectStepGradients` turns all records into the weight and bias gradients
+    with one matmul, instead of one (width x width) product and sum per decoder step.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, records):
+        ctx.save_for_backward(x, weight)
+        ctx.records = records
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, weight = ctx.saved_tensors
+        ctx.records.append((x, grad_output))
+        return grad_output @ weight, None, None, None
+
+
+class _CollectStepGradients(torch.autograd.Function):
+    """Identity on the decoder's input; its backward runs after every step's backward
+    (every step reads that input), so it can return the step layers' summed gradients."""
+
+    @staticmethod
+    def forward(ctx, anchor, records, *parameters):
+        ctx.records = records
+        ctx.shapes = [p.shape for p in parameters]
+        return anchor.view_as(anchor)
+
+    @staticmethod
+    def backward(ctx, grad_anchor):
+        grads = []
+        for layer_records in ctx.records:
+            if not layer_records:
+                grads += [None, None]
+                continue
+            inputs = torch.cat([x for x, _ in layer_records])
+            outputs = torch.cat([g for _, g in layer_records])
+            grads += [outputs.T @ inputs, outputs.sum(0)]
+        return (grad_anchor, None, *grads)
 
 
 # slot kinds: what a memory slot holds
@@ -184,12 +241,17 @@ class SRUNERDecoder(nn.Module):
         ids = torch.where(slot_kind == START_SLOT, self.first_slot, ids)
         return torch.where(slot_kind == PAD_SLOT, self.padding, ids)
 
-    def attention_weights(self, scores: torch.Tensor, slot_kind: torch.Tensor) -> torch.Tensor:
-        scores = self.attention_dropout(scores * self.scale).masked_fill(slot_kind == PAD_SLOT, float("-inf"))
+    def attention_weights(self, scores: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        scores = self.attention_dropout(scores * self.scale).masked_fill(padding, float("-inf"))
         return scores.softmax(-1)
 
-    def attend(self, scores: torch.Tensor, slot_kind: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        return (self.attention_weights(scores, slot_kind)[:, None, :] @ memory).squeeze(1)
+    def step_logits(self, state: torch.Tensor, records) -> torch.Tensor:
+        """The MLP; with ``records`` its weight gradients are summed once for all steps."""
+        if records is None:
+            return self.mlp(state)
+        dropout, first, _, last = self.mlp
+        hidden = torch.tanh(_StepLinear.apply(dropout(state), first.weight, first.bias, records[0]))
+        return _StepLinear.apply(hidden, last.weight, last.bias, records[1])
 
     def initial_memory(self, word_vectors: torch.Tensor, num_words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Slots: start, the words, end, then padding. Returns (slots, slot kinds)."""
@@ -218,9 +280,14 @@ class SRUNERDecoder(nn.Module):
         config, device = self.config, word_vectors.device
         batch = word_vectors.shape[0]
         training = gold_actions is not None
-        slots, slot_kind = self.initial_memory(word_vectors, num_words)
         latent = self.latent_dropout(self.latent_vectors)
         positions = self.positional_dropout(self.position_embeddings.weight)
+        records = None
+        if config.decoder_implementation == "incremental" and torch.is_grad_enabled():
+            records = ([], [])
+            first, last = self.mlp[1], self.mlp[3]
+            word_vectors = _CollectStepGradients.apply(word_vectors, records, first.weight, first.bias, last.weight, last.bias)
+        slots, slot_kind = self.initial_memory(word_vectors, num_words)
         memory_class = NaiveMemory if config.decoder_implementation == "naive" else IncrementalMemory
         memory = memory_class(self, slots, slot_kind, latent, positions)
 
@@ -242,7 +309,7 @@ class SRUNERDecoder(nn.Module):
         t = 0
         while len(rows) > 0:
             under, read = memory.read(pointer + 1)
-            logits = self.mlp(torch.cat([under, read], -1))
+            logits = self.step_logits(torch.cat([under, read], -1), records)
             probabilities = torch.sigmoid(logits)
             detached = probabilities.detach()
             if training:
