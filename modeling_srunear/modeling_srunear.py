@@ -119,7 +119,11 @@ class IncrementalMemory:
     """
 
     def __init__(self, decoder: "SRUNERDecoder", slots: torch.Tensor, slot_kind: torch.Tensor, latent, positions):
-        self.decoder, self.seed = decoder, slots
+        self.decoder = decoder
+        self.records: list | None = [] if torch.is_grad_enabled() and slots.requires_grad else None
+        self.seed = _CollectSeedGradients.apply(slots, self.records) if self.records is not None else slots
+        self.rows = torch.arange(slots.shape[0], device=slots.device)
+        self.active_seed = self.seed
         embeddings = decoder.action_embeddings.weight
         half = decoder.half_context
         position_scores = positions @ latent.T  # (positions, latents)
@@ -127,7 +131,7 @@ class IncrementalMemory:
         by_offset = torch.cat([position_scores[decoder.out_of_window, None], position_scores[: 2 * half + 1],
                                position_scores[decoder.out_of_window, None]])
         self.offset_scores, self.half = by_offset, half
-        self.seed_scores = slots @ latent.T  # (batch, slots, latents)
+        self.seed_scores = self.seed @ latent.T  # (batch, slots, latents)
         # the start slot never moves relative to its own embedding and never gets updates
         self.start_scores = (self.seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1).values
         self.padding = slot_kind == PAD_SLOT
@@ -140,11 +144,16 @@ class IncrementalMemory:
         offsets = (self.slot_index[None, :] - pointer_slot[:, None]).clamp(-self.half - 1, self.half + 1) + self.half + 1
         word_scores = (self.seed_scores[:, 1:] + self.update_scores[:, 1:] + self.offset_scores[offsets]).max(-1).values
         scores = torch.cat([self.start_scores[:, None], word_scores], 1)
-        attention = self.decoder.attention_weights(scores, self.padding)[:, None, :]
+        attention = self.decoder.attention_weights(scores, self.padding)
         embeddings = self.decoder.action_embeddings.weight
-        read = (attention @ self.seed).squeeze(1) + (attention @ self.weights).squeeze(1) @ embeddings
         rows = torch.arange(len(pointer_slot), device=pointer_slot.device)
-        under = self.seed[rows, pointer_slot] + self.weights[rows, pointer_slot] @ embeddings
+        if self.records is None:
+            seed_read = (attention[:, None, :] @ self.active_seed).squeeze(1)
+            seed_under = self.active_seed[rows, pointer_slot]
+        else:
+            seed_read, seed_under = _ReadSeed.apply(attention, pointer_slot, self.active_seed, self.rows, self.records)
+        read = seed_read + (attention[:, None, :] @ self.weights).squeeze(1) @ embeddings
+        under = seed_under + self.weights[rows, pointer_slot] @ embeddings
         return under, read
 
     def write(self, pointer_slot: torch.Tensor, weights: torch.Tensor) -> None:
@@ -153,9 +162,60 @@ class IncrementalMemory:
         self.update_scores = self.update_scores.index_put((rows, pointer_slot), weights @ self.action_scores, accumulate=True)
 
     def keep(self, rows: torch.Tensor) -> None:
-        self.seed, self.padding, self.start_scores = self.seed[rows], self.padding[rows], self.start_scores[rows]
+        self.active_seed = self.active_seed[rows]
+        self.rows, self.padding, self.start_scores = self.rows[rows], self.padding[rows], self.start_scores[rows]
         self.seed_scores, self.weights = self.seed_scores[rows], self.weights[rows]
         self.update_scores = self.update_scores[rows]
+
+
+class _ReadSeed(torch.autograd.Function):
+    """The seed part of a memory read: ``attention @ seed`` and the seed slot under the pointer.
+
+    Its backward returns the attention gradient (needed step by step for the recurrence)
+    and records what the seed's gradient needs; :class:`_CollectSeedGradients` turns the
+    records of all steps into that gradient with one batched matmul, instead of a
+    (batch, slots, width) outer product and sum per step. ``rows`` are the batch rows of
+    the sentences still decoding in ``active_seed``, which is copied only when one finishes.
+    """
+
+    @staticmethod
+    def forward(ctx, attention, pointer_slot, active_seed, rows, records):
+        ctx.save_for_backward(attention, pointer_slot, active_seed, rows)
+        ctx.records = records
+        under = active_seed[torch.arange(len(rows), device=rows.device), pointer_slot]
+        return (attention[:, None, :] @ active_seed).squeeze(1), under
+
+    @staticmethod
+    def backward(ctx, grad_read, grad_under):
+        attention, pointer_slot, active_seed, rows = ctx.saved_tensors
+        ctx.records.append((rows, attention, grad_read, pointer_slot, grad_under))
+        grad_attention = (active_seed @ grad_read[:, :, None]).squeeze(2)
+        return grad_attention, None, None, None, None
+
+
+class _CollectSeedGradients(torch.autograd.Function):
+    """Identity on the memory seed; its backward adds the deferred gradients of all reads."""
+
+    @staticmethod
+    def forward(ctx, seed, records):
+        ctx.records = records
+        return seed.view_as(seed)
+
+    @staticmethod
+    def backward(ctx, grad_seed):
+        grad_seed = grad_seed.clone()
+        if not ctx.records:
+            return grad_seed, None
+        batch, slots, _ = grad_seed.shape
+        steps = len(ctx.records)
+        attention = grad_seed.new_zeros(batch, steps, slots)
+        grad_reads = grad_seed.new_zeros(batch, steps, grad_seed.shape[-1])
+        for t, (rows, weights, grad_read, pointer_slot, grad_under) in enumerate(ctx.records):
+            attention[rows, t] = weights
+            grad_reads[rows, t] = grad_read
+            grad_seed.index_put_((rows, pointer_slot), grad_under, accumulate=True)
+        grad_seed += attention.transpose(1, 2) @ grad_reads
+        return grad_seed, None
 
 
 class _StepLinear(torch.autograd.Function):
@@ -358,19 +418,15 @@ class SRUNERDecoder(nn.Module):
         return self._collect(step_outputs, batch, training)
 
     def _collect(self, step_outputs, batch: int, training: bool) -> dict[str, Any]:
-        """Scatter the per-step outputs of the active rows back into padded (batch, steps, ...) tensors."""
-        num_actions = len(self.vocab)
+        """Scatter the per-step outputs of the active rows into padded (batch, steps, ...) tensors."""
+        rows = torch.cat([out[0] for out in step_outputs])
+        steps = torch.cat([torch.full_like(out[0], t) for t, out in enumerate(step_outputs)])
+        shape = (batch, len(step_outputs), len(self.vocab))
         padded = []
         for field in range(1, len(step_outputs[0])):
-            per_step = []
-            for out in step_outputs:
-                rows, value = out[0], out[field]
-                full = value.new_zeros(batch, num_actions).index_copy(0, rows, value)
-                per_step.append(full)
-            padded.append(torch.stack(per_step, 1))
-        step_mask = torch.stack(
-            [torch.zeros(batch, dtype=torch.bool, device=out[0].device).index_fill(0, out[0], True) for out in step_outputs], 1
-        )
+            values = torch.cat([out[field] for out in step_outputs])
+            padded.append(values.new_zeros(shape).index_put((rows, steps), values))
+        step_mask = torch.zeros(shape[:2], dtype=torch.bool, device=rows.device).index_put((rows, steps), torch.ones_like(rows, dtype=torch.bool))
         result = {"logits": padded[0], "step_mask": step_mask}
         if training:
             result["targets"], result["self_targeted"] = padded[1], padded[2]

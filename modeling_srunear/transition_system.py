@@ -187,7 +187,8 @@ def decode_actions(
 
     The score of a span is the mean probability of its TRANSITION and REDUCE when
     ``scores`` (per-step action probabilities) is given, else 1.0. A REDUCE with no open
-    span of its type is ignored and a TRANSITION never closed is dropped; both are counted.
+    span of its type is ignored, one that would close an empty span discards it, and a
+    TRANSITION never closed is dropped; all are counted.
     """
     pointer = 0
     open_spans: dict[int, list[tuple[int, float]]] = defaultdict(list)
@@ -206,6 +207,9 @@ def decode_actions(
                     result.ignored_reduces += 1
                     continue
                 start, open_score = open_spans[type_id].pop()
+                if start == pointer:  # opened at this very pointer: an empty span, not an entity
+                    result.ignored_reduces += 1
+                    continue
                 score = open_score if scores is None else (open_score + float(scores[t][action])) / 2
                 result.spans.append((start, pointer, vocab.entity_types[type_id], score))
         for action in actions:

@@ -15,19 +15,22 @@ CHEMICALS = ["cisplatin", "aspirin", "lithium", "haloperidol", "doxorubicin", "n
 DISEASES = ["hepatitis", "nephrotoxicity", "hypertension", "diabetes", "seizures", "cardiomyopathy", "breast cancer"]
 
 # Template pieces: (text, type or None); a piece with a nested list is an outer span around inner pieces.
+# {P},{Q},{R}: proteins; {C},{E}: chemicals; {D}: a disease. A source marks only its own
+# types, so chemicals and diseases in gene sentences (and proteins in chemical ones) are
+# left unannotated, which is what the label masks are for.
 GENE_TEMPLATES = [
     "{P} binds to the [DNA {Q} promoter] in activated T cells .",
-    "Expression of the [DNA {P} gene] was induced by {Q} .",
+    "Expression of the [DNA {P} gene] was induced by {C} .",
     "We cloned the [DNA {P} gene] and measured {P} levels .",
     "{P} and {Q} cooperate on the [DNA {R} enhancer] .",
-    "Mutations in the [DNA {P} gene] abolish binding of {Q} .",
-    "The [DNA {P} locus] is silenced in resting cells .",
+    "Mutations in the [DNA {P} gene] cause {D} .",
+    "The [DNA {P} locus] is silenced by {C} in resting cells .",
 ]
 CHEMICAL_TEMPLATES = [
     "{C} treatment caused {D} in rats .",
     "Patients with {D} received {C} for two weeks .",
     "{C} - induced {D} was reduced by {E} .",
-    "No case of {D} was seen after {C} .",
+    "No case of {D} was seen after {C} , although {P} levels rose .",
     "The risk of {D} rises with {C} dose .",
 ]
 
@@ -51,7 +54,8 @@ def _render(template: str, fills: dict[str, str], types: dict[str, str]) -> dict
         if piece.startswith("{") and piece.endswith("}"):
             key = piece[1:-1]
             words = fills[key].split()
-            spans.append((len(tokens), len(tokens) + len(words), types[key]))
+            if types.get(key):
+                spans.append((len(tokens), len(tokens) + len(words), types[key]))
             tokens += words
         elif piece:
             tokens.append(piece)
@@ -67,12 +71,11 @@ def sample_examples(per_source: int = 24, seed: int = 0) -> list[dict]:
     examples = []
     for i in range(per_source):
         p, q, r = rng.sample(PROTEINS, 3)
-        example = _render(GENE_TEMPLATES[i % len(GENE_TEMPLATES)], {"P": p, "Q": q, "R": r},
-                          {"P": "Protein", "Q": "Protein", "R": "Protein"})
-        examples.append(dict(example, source="genes_dna"))
         c, e = rng.sample(CHEMICALS, 2)
-        example = _render(CHEMICAL_TEMPLATES[i % len(CHEMICAL_TEMPLATES)], {"C": c, "D": rng.choice(DISEASES), "E": e},
-                          {"C": "Chemical", "D": "Disease", "E": "Chemical"})
+        fills = {"P": p, "Q": q, "R": r, "C": c, "E": e, "D": rng.choice(DISEASES)}
+        example = _render(GENE_TEMPLATES[i % len(GENE_TEMPLATES)], fills, {"P": "Protein", "Q": "Protein", "R": "Protein"})
+        examples.append(dict(example, source="genes_dna"))
+        example = _render(CHEMICAL_TEMPLATES[i % len(CHEMICAL_TEMPLATES)], fills, {"C": "Chemical", "D": "Disease", "E": "Chemical"})
         examples.append(dict(example, source="chemicals_diseases"))
     rng.shuffle(examples)
     return examples

@@ -109,3 +109,9 @@ def test_vocabulary_names():
     assert VOCAB.names()[:3] == ["EOA", "SHIFT", "TRANSITION(Gene)"]
     assert VOCAB.name(VOCAB.reduce("Chemical")) == "REDUCE(Chemical)"
     assert VOCAB.type_actions(["Disease"]) == [VOCAB.transition("Disease"), VOCAB.reduce("Disease")]
+
+
+def test_a_reduce_right_after_its_transition_gives_no_empty_span():
+    steps = [{VOCAB.transition("Gene")}, {VOCAB.reduce("Gene")}, {SHIFT}, {EOA}]
+    decoded = decode_actions(steps, 1, VOCAB)
+    assert decoded.spans == [] and decoded.ignored_reduces == 1 and decoded.unclosed == 0

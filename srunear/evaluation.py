@@ -1,0 +1,124 @@
+"""Score a trained model on an experiment's corpora, each source on the types it annotates.
+
+    python evaluate.py MODEL_DIR CONFIG.yaml [--split test] [--output FILE.json] [--batch-size N] [key=value ...]
+
+Writes the `srunear.metrics.evaluate_sources` report (values 0-100) as JSON, the markdown
+table beside it (FILE.md) and prints the table. Gold spans that the corpus reader could not
+represent (unaligned to words, or crossing a span of the same type) never reach the model but
+are still entities it missed, so they are added as false negatives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from srunear.experiment import ExperimentConfig, load_experiment
+from srunear.metrics import SourceData, evaluate_sources, markdown_table
+from srunear.prediction import predict_spans
+from tokenization import ReadReport, load_source
+
+__all__ = ["SplitData", "evaluate_model", "load_split", "main", "mapped_types", "unrepresentable_gold"]
+
+UNREPRESENTABLE_KINDS = ("unaligned", "crossing")
+
+
+@dataclass
+class SplitData:
+    """One split of one source: its examples, the reader's report, and whether it was cut short."""
+
+    dataset: datasets.Dataset
+    report: ReadReport
+    truncated: bool = False
+
+
+def load_split(
+    experiment: ExperimentConfig, split: str, limit: int | None = None, shuffle_seed: int | None = None
+) -> dict[str, SplitData]:
+    """Read `split` of every source that has it; keep at most `limit` examples (a random subset if seeded)."""
+    loaded = {}
+    for source in experiment.sources_with_split(split):
+        dataset, report = load_source(source, split, base_dir=experiment.base_dir)
+        truncated = limit is not None and len(dataset) > limit
+        if truncated:
+            dataset = dataset.shuffle(seed=shuffle_seed) if shuffle_seed is not None else dataset
+            dataset = dataset.select(range(limit))
+        loaded[source.name] = SplitData(dataset, report, truncated)
+    return loaded
+
+
+def mapped_types(splits: Mapping[str, SplitData]) -> set[str]:
+    """Entity types present in the examples after the tag map (from the reader's counts)."""
+    return {entity_type for data in splits.values() for entity_type in data.report.type_counts}
+
+
+def unrepresentable_gold(data: SplitData) -> int:
+    """Gold spans the reader dropped as unrepresentable; 0 for a subset, whose share is unknown."""
+    return 0 if data.truncated else sum(data.report.counts[kind] for kind in UNREPRESENTABLE_KINDS)
+
+
+def evaluate_model(
+    model,
+    tokenizer,
+    splits: Mapping[str, SplitData],
+    batch_size: int = 32,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Predict every source's examples and score each on the types that source annotates."""
+    model_sources = model.config.sources
+    per_source = {}
+    for name, data in splits.items():
+        types = model_sources.get(name)
+        if types is None:  # a corpus the model was not trained on: score the types it annotates
+            types = sorted(data.report.type_counts)
+        predicted = predict_spans(model, tokenizer, data.dataset, batch_size=batch_size, progress=progress)
+        gold = [[(span["start"], span["end"], span["type"]) for span in spans] for spans in data.dataset["spans"]]
+        predicted = [[span[:3] for span in spans] for spans in predicted]
+        per_source[name] = SourceData(gold, predicted, types, unrepresentable_gold(data))
+    return evaluate_sources(per_source)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Evaluate an SRU-NER model on an experiment's corpora.")
+    parser.add_argument("model_dir", help="folder of a saved model (e.g. OUTPUT/best) or a Hub id")
+    parser.add_argument("config", help="experiment YAML file naming the sources")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the experiment file")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--output", help="JSON report path (default: MODEL_DIR/eval_SPLIT.json); the table goes to .md beside it")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-examples", type=int, default=None, help="at most this many examples per source")
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+    from transformers import AutoTokenizer
+
+    from modeling_srunear import SRUNERModel
+
+    experiment = load_experiment(args.config, args.overrides)
+    experiment.check_paths((args.split,))
+    splits = load_split(experiment, args.split, limit=args.max_examples)
+    if not splits:
+        raise SystemExit(f"no source of {args.config} has a {args.split!r} split")
+    for data in splits.values():
+        print(data.report.summary())
+    torch.set_grad_enabled(False)
+    model = SRUNERModel.from_pretrained(args.model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
+    output = Path(args.output) if args.output else Path(args.model_dir) / f"eval_{args.split}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = markdown_table(report)
+    output.with_suffix(".md").write_text(table, encoding="utf-8")
+    print(table)
+    print(f"wrote {output} and {output.with_suffix('.md')}")
+    return 0

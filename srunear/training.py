@@ -1,0 +1,377 @@
+"""Train SRU-NER on several partially annotated corpora at once, with Accelerate.
+
+    python train.py CONFIG.yaml [--output-dir DIR] [--max-steps N] [--resume] [key=value ...]
+    accelerate launch --num_processes 2 --cpu train.py CONFIG.yaml ...
+
+Every epoch samples a fresh mixture of the sources (`datasets.interleave_datasets` with the
+configured probabilities, seeded by seed + epoch), trains on it, scores every source on its dev
+split (on the main process) and appends the scores to OUTPUT/metrics.jsonl. The best model by
+average dev F1 goes to OUTPUT/best, the training state to OUTPUT/state; both are written to a
+temporary folder first and renamed into place, so a crash never leaves half a checkpoint.
+Because an epoch's data depends only on (seed, epoch) and the RNG states are checkpointed,
+`--resume` continues from the last finished epoch and ends with the same results as a run that
+was never interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, set_seed
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
+from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
+from srunear.evaluation import SplitData, evaluate_model, load_split, mapped_types
+from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
+from srunear.metrics import markdown_table
+from srunear.model_card import write_model_card
+from srunear.prediction import subword_lengths
+
+__all__ = ["SourceMixture", "TrainerState", "main", "sampling_probabilities", "train"]
+
+STATE_FILE = "trainer_state.json"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def sampling_probabilities(sampling: str | dict[str, float], sizes: dict[str, int]) -> list[float]:
+    """Per-source sampling probabilities (in `sizes` order); `inverse_size` favours small corpora."""
+    if isinstance(sampling, dict):
+        weights = [float(sampling[name]) for name in sizes]
+    elif sampling == "inverse_size":
+        weights = [1.0 / size for size in sizes.values()]
+    elif sampling == "proportional":
+        weights = [float(size) for size in sizes.values()]
+    else:
+        weights = [1.0] * len(sizes)
+    total = sum(weights)
+    return [weight / total for weight in weights]
+
+
+class SourceMixture(Dataset):
+    """A fixed number of examples per epoch, drawn from the sources with the given probabilities.
+
+    The epoch's draw depends only on (seed, epoch), so every process builds the same one and a
+    resumed run sees the same data as an uninterrupted one.
+    """
+
+    def __init__(self, sources: dict[str, datasets.Dataset], probabilities: list[float], size: int, seed: int):
+        self.sources = sources
+        self.probabilities = probabilities
+        self.size = size
+        self.seed = seed
+        self.epoch_data: datasets.Dataset | None = None
+        self.draw(0)
+
+    def draw(self, epoch: int) -> None:
+        """The epoch's examples. Not named `set_epoch`: Accelerate would call that with its own count."""
+        parts, drawn, round_ = [], 0, 0
+        while drawn < self.size:  # a longer epoch than one pass over the mixture: draw again
+            seed = self.seed + epoch + 100_003 * round_
+            shuffled = [data.shuffle(seed=seed) for data in self.sources.values()]
+            mixed = datasets.interleave_datasets(
+                shuffled, probabilities=self.probabilities, seed=seed, stopping_strategy="all_exhausted"
+            )
+            parts.append(mixed.select(range(min(len(mixed), self.size - drawn))))
+            drawn += len(parts[-1])
+            round_ += 1
+        self.epoch_data = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.epoch_data[index]
+
+
+def drop_too_long(data: SplitData, tokenizer, limit: int) -> tuple[SplitData, int]:
+    """Training examples the encoder cannot take in one piece are dropped (and counted)."""
+    lengths = subword_lengths(tokenizer, data.dataset["tokens"])
+    keep = [i for i, n in enumerate(lengths) if n <= limit]
+    if len(keep) == len(lengths):
+        return data, 0
+    return SplitData(data.dataset.select(keep), data.report, data.truncated), len(lengths) - len(keep)
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def parameter_groups(model: SRUNERModel, config: TrainingConfig) -> list[dict[str, Any]]:
+    """Encoder at the small learning rate; decoder and token multiplier at the large one."""
+    encoder = [p for p in model.encoder.parameters() if p.requires_grad]
+    encoder_ids = {id(p) for p in encoder}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    return [
+        {"params": encoder, "lr": config.encoder_learning_rate, "weight_decay": config.weight_decay},
+        {"params": rest, "lr": config.decoder_learning_rate, "weight_decay": config.weight_decay},
+    ]
+
+
+def warmup_then_decay(warmup_steps: float, total_steps: int):
+    """Linear warmup to the full rate over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(warmup_steps, 1.0)
+        return max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1.0))
+
+    return factor
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass
+class TrainerState:
+    """What `--resume` needs beyond `accelerator.save_state`: the epoch's draw is `seed + epoch`."""
+
+    epoch: int = 0  # finished epochs, i.e. the next epoch to run
+    global_step: int = 0
+    best_f1: float = -1.0
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    best_report: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+def replace_folder(temporary: Path, final: Path) -> None:
+    """Put a finished folder in place: the old one is moved aside first, then removed."""
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    temporary.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def existing_folder(final: Path) -> Path | None:
+    """The folder, or the previous one if a crash struck between the two renames."""
+    old = final.with_name(final.name + ".old")
+    return final if final.exists() else old if old.exists() else None
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainerState) -> None:
+    """Model, optimiser, scheduler and RNG states (all processes), then the trainer state, atomically."""
+    temporary = output_dir / "state.tmp"
+    if accelerator.is_main_process and temporary.exists():
+        shutil.rmtree(temporary)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(temporary))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (temporary / STATE_FILE).write_text(json.dumps(asdict(state)), encoding="utf-8")
+        replace_folder(temporary, output_dir / "state")
+    accelerator.wait_for_everyone()
+
+
+def load_checkpoint(accelerator: Accelerator, output_dir: Path) -> TrainerState:
+    folder = existing_folder(output_dir / "state")
+    if folder is None or not (folder / STATE_FILE).is_file():
+        accelerator.print(f"--resume: no finished epoch in {output_dir}; starting from scratch")
+        return TrainerState()
+    accelerator.load_state(str(folder))
+    state = TrainerState(**json.loads((folder / STATE_FILE).read_text(encoding="utf-8")))
+    accelerator.print(f"resumed from {folder} after epoch {state.epoch} (best average dev F1 {state.best_f1:.2f})")
+    return state
+
+
+def save_best(model: SRUNERModel, tokenizer, output_dir: Path, report: dict, state: "TrainerState") -> None:
+    """Save model, tokenizer, pipeline code and model card beside OUTPUT/best, then swap it in."""
+    temporary = output_dir / "best.tmp"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    save_pipeline(model, tokenizer, temporary)
+    summary = {"best epoch": state.best_epoch, "optimizer steps": state.global_step,
+               "average dev F1": f"{state.best_f1:.2f}"}
+    write_model_card(temporary, model.config, metrics_report=report, training_summary=summary)
+    replace_folder(temporary, output_dir / "best")
+
+
+def truncate_metrics(path: Path, epochs: int) -> None:
+    """Forget metrics lines of epochs after the checkpoint, which a resumed run will redo."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["epoch"] <= epochs]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def build_model(experiment: ExperimentConfig, train_splits: dict[str, SplitData], dev_splits: dict[str, SplitData]) -> SRUNERModel:
+    """Entity types = union of the sources' mapped types; each source annotates its own."""
+    sources = {}
+    for name in experiment.source_names:
+        found = {split: data[name] for split, data in (("train", train_splits), ("dev", dev_splits)) if name in data}
+        sources[name] = sorted(mapped_types(found))
+    entity_types = []
+    for types in sources.values():
+        entity_types.extend(t for t in types if t not in entity_types)
+    return SRUNERModel.from_encoder(experiment.encoder_path(), entity_types, sources, **experiment.model)
+
+
+def train_epoch(accelerator, model, optimizer, scheduler, loader, config: TrainingConfig, state: TrainerState,
+                epoch: int, max_steps: int | None) -> float:
+    """One pass over the epoch's mixture; returns the mean training loss over all processes."""
+    model.train()
+    total, batches = torch.zeros(()), 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not accelerator.is_local_main_process)
+    started = time.perf_counter()
+    examples = 0
+    for batch in bar:
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and config.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        total += loss.detach().float().cpu()
+        batches += 1
+        examples += len(batch["num_words"]) * accelerator.num_processes
+        bar.set_postfix(loss=f"{loss.item():.4f}", ex_per_s=f"{examples / (time.perf_counter() - started):.1f}")
+        if accelerator.sync_gradients:
+            state.global_step += 1
+            if max_steps is not None and state.global_step >= max_steps:
+                break
+    mean = accelerator.reduce(torch.stack([total, torch.tensor(float(batches))]), reduction="sum")
+    return float(mean[0] / mean[1]) if mean[1] else 0.0
+
+
+def evaluate_dev(accelerator, model, tokenizer, dev_splits, config: TrainingConfig) -> dict[str, Any]:
+    """Dev scores computed on the main process and shared with the others (they decide on stopping too)."""
+    report = [None]
+    if accelerator.is_main_process:
+        report[0] = evaluate_model(accelerator.unwrap_model(model), tokenizer, dev_splits, batch_size=config.eval_batch_size)
+    if accelerator.num_processes > 1:
+        broadcast_object_list(report)
+    return report[0]
+
+
+def summary_table(state: TrainerState, wall_s: float) -> str:
+    lines = ["| Source | Dev F1 (best epoch) |", "| --- | ---: |"]
+    for name, block in state.best_report.get("sources", {}).items():
+        lines.append(f"| {name} | {block['micro']['f1']:.2f} |")
+    lines.append(f"| **average** | **{state.best_f1:.2f}** |")
+    return "\n".join(lines) + f"\n\nbest epoch {state.best_epoch}, {state.epoch} epochs, wall time {wall_s:.1f}s\n"
+
+
+def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int | None = None, resume: bool = False) -> TrainerState:
+    """Run (or resume) an experiment; returns the final trainer state."""
+    started = time.perf_counter()
+    config = experiment.training
+    output_dir = Path(output_dir)
+    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps, mixed_precision=config.mixed_precision)
+    experiment.check_paths(("train", "dev"))
+    set_seed(config.seed)
+    train_splits = load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed)
+    dev_splits = load_split(experiment, "dev", config.max_eval_examples)
+    if not train_splits:
+        raise ValueError("no source has a 'train' split")
+    for data in [*train_splits.values(), *dev_splits.values()]:
+        accelerator.print(data.report.summary())
+
+    accelerator.print(f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}")
+    tokenizer = AutoTokenizer.from_pretrained(experiment.encoder_path())
+    model = build_model(experiment, train_splits, dev_splits)
+    accelerator.print(f"entity types {model.config.entity_types}; sources {model.config.sources}")
+    for name, data in list(train_splits.items()):
+        train_splits[name], dropped = drop_too_long(data, tokenizer, model.config.max_subword_tokens)
+        if dropped:
+            accelerator.print(f"{name} [train]: dropped {dropped} examples over {model.config.max_subword_tokens} subword tokens")
+
+    sizes = {name: len(data.dataset) for name, data in train_splits.items()}
+    probabilities = sampling_probabilities(config.sampling, sizes)
+    accelerator.print("sampling: " + ", ".join(f"{n}={p:.3f} ({sizes[n]} ex.)" for n, p in zip(sizes, probabilities)))
+    epoch_size = (config.steps_per_epoch * config.batch_size) if config.steps_per_epoch else sum(sizes.values())
+    mixture = SourceMixture({n: d.dataset for n, d in train_splits.items()}, probabilities, epoch_size, config.seed)
+    loader = DataLoader(mixture, batch_size=config.batch_size, shuffle=False,
+                        collate_fn=SRUNERDataCollator(tokenizer, model.config))
+    steps_per_epoch = math.ceil(len(loader) / config.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(parameter_groups(model, config))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [
+        warmup_then_decay(config.encoder_warmup_epochs * steps_per_epoch, total_steps),
+        warmup_then_decay(config.decoder_warmup_epochs * steps_per_epoch, total_steps),
+    ])
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    metrics_path = output_dir / "metrics.jsonl"
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    state = load_checkpoint(accelerator, output_dir) if resume else TrainerState()
+    if accelerator.is_main_process:
+        if resume:
+            truncate_metrics(metrics_path, state.epoch)
+        elif metrics_path.exists():
+            metrics_path.unlink()
+    run_started = time.perf_counter() - state.elapsed_s
+
+    while state.epoch < config.epochs and state.epochs_without_improvement < config.patience:
+        if max_steps is not None and state.global_step >= max_steps:
+            break
+        epoch_started = time.perf_counter()
+        mixture.draw(state.epoch)
+        train_loss = train_epoch(accelerator, model, optimizer, scheduler, loader, config, state, state.epoch, max_steps)
+        report = evaluate_dev(accelerator, model, tokenizer, dev_splits, config)
+        state.epoch += 1
+        improved = report["average_f1"] > state.best_f1
+        if improved:
+            state.best_f1, state.best_epoch, state.best_report = report["average_f1"], state.epoch, report
+            state.epochs_without_improvement = 0
+        else:
+            state.epochs_without_improvement += 1
+        state.elapsed_s = time.perf_counter() - run_started
+        if accelerator.is_main_process:
+            record = {"epoch": state.epoch, "step": state.global_step, "train_loss": train_loss,
+                      "average_f1": report["average_f1"], "sources": report["sources"], "best_f1": state.best_f1,
+                      "best_epoch": state.best_epoch, "time": {"epoch_s": time.perf_counter() - epoch_started}}
+            with metrics_path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\n")
+            accelerator.print(markdown_table(report))
+            accelerator.print(f"epoch {state.epoch}: train loss {train_loss:.4f}, average dev F1 "
+                              f"{report['average_f1']:.2f} (best {state.best_f1:.2f} at epoch {state.best_epoch})")
+            if improved:
+                save_best(accelerator.unwrap_model(model), tokenizer, output_dir, report, state)
+        accelerator.wait_for_everyone()
+        save_checkpoint(accelerator, output_dir, state)
+
+    accelerator.print(summary_table(state, time.perf_counter() - started))
+    accelerator.end_training()
+    return state
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train SRU-NER on the corpora of an experiment file.")
+    parser.add_argument("config", help="experiment YAML file")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. training.epochs=2")
+    parser.add_argument("--output-dir", help="default: the file's output_dir, else outputs/<config name>")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke tests); the schedule still follows `epochs`")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/state")
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    experiment = load_experiment(args.config, args.overrides)
+    output_dir = args.output_dir or experiment.output_dir or str(Path("outputs") / Path(args.config).stem)
+    train(experiment, output_dir, max_steps=args.max_steps, resume=args.resume)
+    return 0

@@ -1,0 +1,262 @@
+"""Experiment files, and train.py end to end: one process, two processes, resume after a kill, real corpora."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO_ROOT, minilm_path
+
+from srunear.experiment import load_experiment
+from srunear.training import sampling_probabilities, warmup_then_decay
+
+WORDS = "the a of cells protein binds in patients with cancer aspirin BRCA1 mice tumour".split()
+
+
+# --------------------------------------------------------------------------- helpers (also used by test_evaluation_cli)
+
+
+def save_tiny_encoder(folder: Path) -> Path:
+    """A random 1-layer, 32-wide BERT with the MiniLM tokenizer: trains in milliseconds per step."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    return folder
+
+
+def iob_sentence(rng: random.Random, tag: str) -> str:
+    tokens = [rng.choice(WORDS) for _ in range(rng.randint(3, 12))]
+    tags = ["O"] * len(tokens)
+    start = rng.randrange(len(tokens))
+    tags[start] = f"B-{tag}"
+    if start + 1 < len(tokens):
+        tags[start + 1] = f"I-{tag}"
+    return "\n".join(f"{token}\t{t}" for token, t in zip(tokens, tags))
+
+
+def write_corpora(folder: Path, sizes=(("train", 40), ("dev", 10), ("test", 10))) -> None:
+    """Two IOB corpora: `genes` annotates GENE (mapped to Gene), `diseases` annotates Disease."""
+    rng = random.Random(0)
+    for name, tag in (("genes", "GENE"), ("diseases", "Disease")):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for split, n in sizes:
+            text = "\n\n".join(iob_sentence(rng, tag) for _ in range(n))
+            (folder / name / f"{split}.tsv").write_text(text + "\n", encoding="utf-8")
+
+
+def write_experiment(folder: Path, encoder: Path, **training) -> Path:
+    """Corpora + experiment file in `folder`; paths are relative to the file, as users write them."""
+    write_corpora(folder)
+    splits = lambda name: {split: f"{name}/{split}.tsv" for split in ("train", "dev", "test")}  # noqa: E731
+    experiment = {
+        "encoder": str(encoder),
+        "model": {"half_context": 8},
+        "training": {"epochs": 2, "batch_size": 4, "seed": 3, **training},
+        "sources": [
+            {"name": "genes", "format": "iob", "paths": splits("genes"), "tag_map": {"GENE": "Gene"}},
+            {"name": "diseases", "format": "iob", "paths": splits("diseases")},
+        ],
+    }
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(experiment), encoding="utf-8")
+    return path
+
+
+def run_script(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run a command from the repository root, failing with its output when it fails."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    result = subprocess.run(args, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def read_metrics(output: Path) -> list[dict]:
+    return [json.loads(line) for line in (output / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return save_tiny_encoder(tmp_path_factory.mktemp("encoder"))
+
+
+# --------------------------------------------------------------------------- experiment files
+
+
+def test_defaults_overrides_and_relative_paths(tmp_path, tiny_encoder):
+    path = write_experiment(tmp_path, tiny_encoder)
+    experiment = load_experiment(path, ["training.epochs=5", "training.sampling={genes: 0.7, diseases: 0.3}", "model.threshold=0.4"])
+    assert experiment.training.epochs == 5 and experiment.training.batch_size == 4
+    assert experiment.training.sampling == {"genes": 0.7, "diseases": 0.3}
+    assert experiment.training.encoder_learning_rate == 2e-5 and experiment.training.decoder_learning_rate == 3e-4
+    assert experiment.training.weight_decay == 0.001 and experiment.training.patience == 30
+    assert experiment.model == {"half_context": 8, "threshold": 0.4}
+    assert experiment.base_dir == tmp_path.resolve()
+    assert experiment.encoder_path() == str(tiny_encoder.resolve())
+    experiment.check_paths()
+    assert load_experiment(path, ["encoder=minilm"]).encoder_path() == minilm_path()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainig.epochs=2", r"unknown keys \['trainig'\]"),
+        ("training.epoch=2", r"unknown training keys \['epoch'\]"),
+        ("model.hidden=3", r"unknown model keys \['hidden'\]"),
+        ("training.batch_size=0", "batch_size must be a positive integer"),
+        ("training.sampling=sizes", "training.sampling must be"),
+        ("training.sampling={genes: 1.0}", "a probability for each source"),
+        ("sources.0.colour=red", r"unknown keys \['colour'\]"),
+        ("sources.5.name=x", "not an index of a list of 2 items"),
+        ("training.epochs", "is not key=value"),
+    ],
+)
+def test_clear_errors(tmp_path, tiny_encoder, override, message):
+    path = write_experiment(tmp_path, tiny_encoder)
+    with pytest.raises(ValueError, match=message):
+        load_experiment(path, [override])
+
+
+def test_missing_corpus_file_is_named(tmp_path, tiny_encoder):
+    path = write_experiment(tmp_path, tiny_encoder)
+    experiment = load_experiment(path, ["sources.1.paths.dev=nowhere/dev.tsv"])
+    with pytest.raises(FileNotFoundError, match=f"'diseases', split 'dev': no file at {tmp_path.resolve()}/nowhere/dev.tsv"):
+        experiment.check_paths()
+    with pytest.raises(FileNotFoundError, match="no experiment file at"):
+        load_experiment(tmp_path / "missing.yaml")
+
+
+def test_example_files_parse_without_network():
+    hub = load_experiment(REPO_ROOT / "examples" / "hub_datasets.yaml")
+    assert [s.format for s in hub.sources] == ["hf_token_classification", "bigbio_kb", "bigbio_kb"]
+    assert hub.sources[1].hub.name == "bc5cdr_bigbio_kb" and hub.sources[0].hub.splits["dev"] == "validation"
+    shared = load_experiment(REPO_ROOT / "examples" / "shared_biomed.yaml")
+    assert shared.source_names == ["ncbi_disease", "bc5cdr_chem", "linnaeus"]
+    assert shared.base_dir == (REPO_ROOT.parent / "shared" / "data").resolve()
+    assert shared.encoder_path() == minilm_path()
+
+
+def test_sampling_and_schedule():
+    assert sampling_probabilities("inverse_size", {"a": 100, "b": 300}) == pytest.approx([0.75, 0.25])
+    assert sampling_probabilities("proportional", {"a": 100, "b": 300}) == pytest.approx([0.25, 0.75])
+    assert sampling_probabilities({"b": 1, "a": 3}, {"a": 100, "b": 300}) == pytest.approx([0.75, 0.25])
+    factor = warmup_then_decay(warmup_steps=4, total_steps=12)
+    assert [round(factor(step), 3) for step in (0, 3, 4, 8, 12)] == [0.25, 1.0, 1.0, 0.5, 0.0]
+
+
+# --------------------------------------------------------------------------- training runs
+
+
+def test_one_process_end_to_end(tmp_path, tiny_encoder):
+    import torch
+
+    from modeling_srunear import SRUNERModel
+    from srunear.prediction import predict_spans
+    from transformers import AutoTokenizer
+
+    config = write_experiment(tmp_path, tiny_encoder)
+    output = tmp_path / "out"
+    result = run_script(sys.executable, "train.py", str(config), "--output-dir", str(output), "training.epochs=3")
+    assert "genes [train]: 1 documents, 40 sentences" in result.stdout  # read reports first
+    assert "| genes | Gene |" in result.stdout and "best epoch" in result.stdout
+    metrics = read_metrics(output)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert set(metrics[0]["sources"]) == {"genes", "diseases"}
+    assert set(metrics[0]["sources"]["genes"]["types"]) <= {"Gene"}  # each source scored on its own types
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    assert not (output / "best.tmp").exists() and not (output / "state.tmp").exists()
+    card = (output / "best" / "README.md").read_text()
+    assert "trust_remote_code=True" in card and "| genes |" in card and "{{" not in card
+    assert (output / "best" / "pipeline_srunear.py").exists()
+    model = SRUNERModel.from_pretrained(output / "best")
+    assert model.config.sources == {"genes": ["Gene"], "diseases": ["Disease"]}
+    tokenizer = AutoTokenizer.from_pretrained(output / "best")
+    spans = predict_spans(model, tokenizer, [{"tokens": ["BRCA1", "binds"]}, {"tokens": ["x"] * 600}])
+    assert len(spans) == 2 and spans[1] == []  # too long for the encoder: no spans, no crash
+    assert json.loads((output / "state" / "trainer_state.json").read_text())["epoch"] == 3
+    assert torch.is_grad_enabled()
+
+
+def test_two_processes(tmp_path, tiny_encoder):
+    from modeling_srunear import SRUNERModel
+
+    config = write_experiment(tmp_path, tiny_encoder)
+    output = tmp_path / "out"
+    # `accelerate launch --num_processes 2 --cpu` starts a single process in accelerate 1.x; torchrun
+    # (or `accelerate launch --multi_gpu`) with ACCELERATE_USE_CPU=1 gives two gloo processes on CPU.
+    torchrun = Path(sys.executable).with_name("torchrun")
+    run_script(str(torchrun), "--standalone", "--nproc_per_node", "2", "train.py", str(config),
+               "--output-dir", str(output), "--max-steps", "3", env={"ACCELERATE_USE_CPU": "1"}, timeout=180)
+    assert (output / "state" / "random_states_1.pkl").is_file()  # the second process took part
+    assert [m["step"] for m in read_metrics(output)] == [3]
+    SRUNERModel.from_pretrained(output / "best")
+
+
+def comparable(metrics: list[dict]) -> list[dict]:
+    return [{key: value for key, value in m.items() if key != "time"} for m in metrics]
+
+
+def test_resume_after_kill_gives_the_same_run(tmp_path, tiny_encoder):
+    from safetensors.torch import load_file
+
+    config = write_experiment(tmp_path, tiny_encoder)
+    overrides = ["training.epochs=3", "training.steps_per_epoch=25"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run_script(sys.executable, "train.py", str(config), "--output-dir", str(straight), *overrides, env={"OMP_NUM_THREADS": "1"})
+
+    # One thread: CPU kernels may sum in a different order run to run with several threads.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "train.py", str(config), "--output-dir", str(killed), *overrides],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = killed / "state" / "trainer_state.json"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    epochs_done = json.loads(state_file.read_text())["epoch"]
+    assert 1 <= epochs_done < 3, "the run must be killed between epochs 1 and 3"
+
+    run_script(sys.executable, "train.py", str(config), "--output-dir", str(killed), "--resume", *overrides, env={"OMP_NUM_THREADS": "1"})
+    assert comparable(read_metrics(killed)) == comparable(read_metrics(straight))
+    for folder in ("best", "state"):
+        a, b = load_file(straight / folder / "model.safetensors"), load_file(killed / folder / "model.safetensors")
+        assert a.keys() == b.keys()
+        for name in a:
+            assert (a[name] - b[name]).abs().max() <= 1e-6, name
+
+
+def test_real_corpora_few_steps(tmp_path, tiny_encoder, shared_data):
+    splits = lambda name: {s: str(shared_data / name / f"{s}.tsv") for s in ("train", "dev")}  # noqa: E731
+    experiment = {
+        "encoder": str(tiny_encoder),
+        "model": {"half_context": 8},
+        "training": {"epochs": 1, "batch_size": 4, "steps_per_epoch": 3, "max_train_examples": 12, "max_eval_examples": 8},
+        "sources": [
+            {"name": "ncbi_disease", "format": "iob", "paths": splits("ncbi_disease")},
+            {"name": "bc5cdr_chem", "format": "iob", "paths": splits("bc5cdr_chem")},
+            {"name": "linnaeus", "format": "iob", "paths": splits("linnaeus")},
+        ],
+    }
+    config = tmp_path / "real.yaml"
+    config.write_text(yaml.safe_dump(experiment), encoding="utf-8")
+    run_script(sys.executable, "train.py", str(config), "--output-dir", str(tmp_path / "out"))
+    (metrics,) = read_metrics(tmp_path / "out")
+    assert set(metrics["sources"]) == {"ncbi_disease", "bc5cdr_chem", "linnaeus"}
+    for name, entity_type in (("ncbi_disease", "Disease"), ("bc5cdr_chem", "Chemical"), ("linnaeus", "Species")):
+        block = metrics["sources"][name]
+        assert set(block["types"]) <= {entity_type}, block  # scored only on the type it annotates
+        assert 0 <= block["micro"]["f1"] <= 100
