@@ -364,6 +364,7 @@ class SRUNERDecoder(nn.Module):
         else:
             max_steps = torch.maximum(torch.ceil(num_words.float() * config.inference_step_factor).long(), num_words + 1)
             open_counts = torch.zeros(batch, self.vocab.num_types, dtype=torch.long, device=device)
+            opened_here = torch.zeros_like(open_counts)  # spans opened at the current pointer
         num_types = self.vocab.num_types
         step_outputs: list[tuple[torch.Tensor, ...]] = []
         t = 0
@@ -394,12 +395,15 @@ class SRUNERDecoder(nn.Module):
                 chosen = detached >= config.threshold
                 chosen[:, :2] = False
                 chosen[:, 2 : 2 + num_types] &= ~at_end[:, None]
-                chosen[:, 2 + num_types :] &= open_counts > 0
+                # a REDUCE needs an open span of its type, and the latest one must not start here (empty)
+                chosen[:, 2 + num_types :] &= (open_counts > 0) & (opened_here == 0)
                 structural = chosen.any(-1) & ~forced_stop
                 chosen &= structural[:, None]
                 chosen[:, SHIFT] = ~structural & ~at_end
                 chosen[:, EOA] = ~structural & at_end
-                open_counts = open_counts + chosen[:, 2 : 2 + num_types].long() - chosen[:, 2 + num_types :].long()
+                opens = chosen[:, 2 : 2 + num_types].long()
+                open_counts = open_counts + opens - chosen[:, 2 + num_types :].long()
+                opened_here = torch.where(chosen[:, SHIFT : SHIFT + 1], 0, opened_here + opens)
                 step_outputs.append((rows, logits, chosen))
                 moves = chosen[:, SHIFT]
                 finished = chosen[:, EOA]
@@ -414,7 +418,7 @@ class SRUNERDecoder(nn.Module):
                 if training:
                     gold_index, masked, lengths = gold_index[keep], masked[keep], lengths[keep]
                 else:
-                    open_counts = open_counts[keep]
+                    open_counts, opened_here = open_counts[keep], opened_here[keep]
         return self._collect(step_outputs, batch, training)
 
     def _collect(self, step_outputs, batch: int, training: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 import torch
-from transformers import AutoModel, Pipeline
+from transformers import AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.base import ChunkPipeline
 

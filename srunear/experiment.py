@@ -58,6 +58,10 @@ class TrainingConfig:
     max_train_examples: int | None = None  # per source
     max_eval_examples: int | None = None  # per source
     steps_per_epoch: int | None = None  # default: total train examples / batch size
+    # true (the paper): each source annotates only its own types, the others are masked out of its
+    # loss. false (an ablation): every source is taken to annotate every type, so a type a source
+    # lacks counts as "outside" on its sentences.
+    label_masks: bool = True
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "epochs")
@@ -68,6 +72,8 @@ class TrainingConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"training.{name} must be a positive integer or null, got {value!r}")
+        if not isinstance(self.label_masks, bool):
+            raise ValueError(f"training.label_masks must be true or false, got {self.label_masks!r}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"training.mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if isinstance(self.sampling, str) and self.sampling not in ("inverse_size", "proportional", "uniform"):

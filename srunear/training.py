@@ -215,7 +215,10 @@ def truncate_metrics(path: Path, epochs: int) -> None:
 
 
 def build_model(experiment: ExperimentConfig, train_splits: dict[str, SplitData], dev_splits: dict[str, SplitData]) -> SRUNERModel:
-    """Entity types = union of the sources' mapped types; each source annotates its own."""
+    """Entity types = union of the sources' mapped types; each source annotates its own.
+
+    With `training.label_masks: false` every source is configured as annotating all the types.
+    """
     sources = {}
     for name in experiment.source_names:
         found = {split: data[name] for split, data in (("train", train_splits), ("dev", dev_splits)) if name in data}
@@ -223,6 +226,8 @@ def build_model(experiment: ExperimentConfig, train_splits: dict[str, SplitData]
     entity_types = []
     for types in sources.values():
         entity_types.extend(t for t in types if t not in entity_types)
+    if not experiment.training.label_masks:  # ablation: every source "annotates" every type, no masks
+        sources = {name: list(entity_types) for name in sources}
     return SRUNERModel.from_encoder(experiment.encoder_path(), entity_types, sources, **experiment.model)
 
 

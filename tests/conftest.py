@@ -57,3 +57,50 @@ def tiny_model():
 
     torch.manual_seed(0)
     return SRUNERModel(tiny_config())
+
+
+# Prepended to a subprocess script: the project's packages cannot be imported there, as on
+# a machine that never installed them (only the saved model folder's own code can run).
+BLOCK_PROJECT_IMPORTS = """
+import importlib.abc, sys
+class _BlockProject(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"modeling_srunear", "srunear", "tokenization"}:
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, _BlockProject())
+sys.path = [p for p in sys.path if p not in ("", %r)]
+""" % str(REPO_ROOT)
+
+
+def save_nudged_tiny_model(folder, tokenizer):
+    """A tiny model with hand-set decoder weights, saved with its pipeline: every word is a Gene.
+
+    Word vectors are scaled to zero, so the memory holds only action embeddings. Opening a
+    Gene writes a large value into the slot under the pointer, which the MLP reads to
+    prefer SHIFT; at the next word the span is closed and the next one opened.
+    """
+    import torch
+
+    from modeling_srunear import SHIFT, SRUNERModel, save_pipeline
+
+    torch.manual_seed(0)
+    model = SRUNERModel(tiny_config(max_subword_tokens=24))
+    vocab, decoder = model.vocab, model.decoder
+    open_gene, close_gene = vocab.transition("Gene"), vocab.reduce("Gene")
+    with torch.no_grad():
+        model.token_multiplier.fill_(0.0)
+        decoder.start_vector.zero_()
+        decoder.end_vector.zero_()
+        decoder.action_embeddings.weight.zero_()
+        decoder.action_embeddings.weight[open_gene, 0] = 10.0
+        first, last = decoder.mlp[1], decoder.mlp[3]
+        first.weight.zero_()
+        first.bias.zero_()
+        first.weight[0, 0] = 1.0  # hidden unit 0 = tanh(slot under the pointer, feature 0)
+        last.weight.zero_()
+        last.bias.fill_(-5.0)
+        last.bias[[0, SHIFT]] = 0.0
+        last.bias[[open_gene, close_gene]] = 1.0
+        last.weight[[open_gene, close_gene], 0] = -6.0
+    save_pipeline(model, tokenizer, folder)
+    return folder

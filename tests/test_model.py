@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO_ROOT, tiny_config
+from conftest import BLOCK_PROJECT_IMPORTS, tiny_config
 
 from modeling_srunear import SHIFT, SRUNERDataCollator, SRUNERModel, source_label_mask
 from modeling_srunear.transition_system import EOA, encode_spans
@@ -166,13 +166,7 @@ def test_save_and_load_give_identical_outputs(tiny_model, tokenizer, tmp_path):
 
 REMOTE_LOAD = textwrap.dedent(
     """
-    import importlib.abc, json, sys
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"modeling_srunear", "srunear", "tokenization"}:
-                raise ModuleNotFoundError(name)
-    sys.meta_path.insert(0, Block())
-    sys.path = [p for p in sys.path if p not in ("", %(repo)r)]
+    import json, sys
     import torch
     from transformers import AutoModel, AutoTokenizer
     folder = sys.argv[1]
@@ -200,7 +194,7 @@ def test_remote_code_load_in_a_process_that_cannot_see_the_project(tiny_model, t
     elsewhere = tmp_path / "elsewhere" / "model"
     shutil.copytree(saved, elsewhere)
     words = SENTENCES[2]["tokens"]
-    script = REMOTE_LOAD % {"repo": str(REPO_ROOT), "words": words}
+    script = BLOCK_PROJECT_IMPORTS + REMOTE_LOAD % {"words": words}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
     result = subprocess.run([sys.executable, "-c", script, str(elsewhere)], cwd=tmp_path, env=env,

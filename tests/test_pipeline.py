@@ -8,27 +8,17 @@ import sys
 import textwrap
 
 import pytest
-import torch
-from conftest import REPO_ROOT, tiny_config
+from conftest import BLOCK_PROJECT_IMPORTS, save_nudged_tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import pipeline
 
-from modeling_srunear import SRUNERModel, save_pipeline
+
 
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory, tokenizer):
-    """A random tiny model nudged to open and close Gene spans, saved with its pipeline."""
-    torch.manual_seed(0)
-    model = SRUNERModel(tiny_config(max_subword_tokens=24))
-    with torch.no_grad():
-        bias = model.decoder.mlp[-1].bias
-        bias[model.vocab.transition("Gene")] += 0.6
-        bias[model.vocab.reduce("Gene")] += 0.6
-    folder = tmp_path_factory.mktemp("model")
-    save_pipeline(model, tokenizer, folder)
-    return folder
+    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +100,7 @@ def test_offsets_hold_for_any_text(ner, text):
 
 REMOTE_PIPELINE = textwrap.dedent(
     """
-    import importlib.abc, json, sys
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"modeling_srunear", "srunear", "tokenization"}:
-                raise ModuleNotFoundError(name)
-    sys.meta_path.insert(0, Block())
-    sys.path = [p for p in sys.path if p not in ("", %(repo)r)]
+    import json, sys
     from transformers import pipeline
     ner = pipeline("srunear-ner", model=sys.argv[1], trust_remote_code=True)
     assert type(ner).__module__.startswith("transformers_modules"), type(ner).__module__
@@ -130,7 +114,7 @@ def test_pipeline_with_trust_remote_code_in_a_process_without_the_project(ner, m
     shutil.copytree(model_folder, elsewhere)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    script = REMOTE_PIPELINE % {"repo": str(REPO_ROOT), "text": TEXT}
+    script = BLOCK_PROJECT_IMPORTS + REMOTE_PIPELINE % {"text": TEXT}
     result = subprocess.run([sys.executable, "-c", script, str(elsewhere)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

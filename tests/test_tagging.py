@@ -9,11 +9,9 @@ import textwrap
 import time
 
 import pytest
-import torch
-from conftest import REPO_ROOT, tiny_config
+from conftest import REPO_ROOT, save_nudged_tiny_model
 from transformers import pipeline
 
-from modeling_srunear import SRUNERModel, save_pipeline
 from srunear.tagging import (
     Document,
     TaggingError,
@@ -33,16 +31,7 @@ from tokenization.schema import CorpusFormatError
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory, tokenizer):
-    """A random tiny model nudged to find Gene spans (as in test_pipeline), saved with its pipeline."""
-    torch.manual_seed(0)
-    model = SRUNERModel(tiny_config(max_subword_tokens=24))
-    with torch.no_grad():
-        bias = model.decoder.mlp[-1].bias
-        bias[model.vocab.transition("Gene")] += 0.6
-        bias[model.vocab.reduce("Gene")] += 0.6
-    folder = tmp_path_factory.mktemp("model")
-    save_pipeline(model, tokenizer, folder)
-    return folder
+    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
 
 
 @pytest.fixture(scope="module")

