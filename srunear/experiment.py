@@ -53,7 +53,7 @@ class TrainingConfig:
     epochs: int = 100
     patience: int = 30  # epochs without a better average dev F1 before stopping
     seed: int = 42
-    mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
+    mixed_precision: str = "auto"  # "auto" (bf16 on GPUs that have it, else none) | "no" | "bf16" | "fp16"
     sampling: str | dict[str, float] = "inverse_size"
     max_train_examples: int | None = None  # per source
     max_eval_examples: int | None = None  # per source
@@ -74,8 +74,8 @@ class TrainingConfig:
                 raise ValueError(f"training.{name} must be a positive integer or null, got {value!r}")
         if not isinstance(self.label_masks, bool):
             raise ValueError(f"training.label_masks must be true or false, got {self.label_masks!r}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"training.mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ValueError(f"training.mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if isinstance(self.sampling, str) and self.sampling not in ("inverse_size", "proportional", "uniform"):
             raise ValueError(
                 f"training.sampling must be 'inverse_size', 'proportional', 'uniform' or a mapping "

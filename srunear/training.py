@@ -190,6 +190,13 @@ def load_checkpoint(accelerator: Accelerator, output_dir: Path) -> TrainerState:
     return state
 
 
+def resolve_mixed_precision(setting: str) -> str:
+    """``auto`` means bf16 where the GPU supports it and full precision elsewhere (CPU included)."""
+    if setting != "auto":
+        return setting
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
 def save_best(model: SRUNERModel, tokenizer, output_dir: Path, report: dict, state: "TrainerState") -> None:
     """Save model, tokenizer, pipeline code and model card beside OUTPUT/best, then swap it in."""
     temporary = output_dir / "best.tmp"
@@ -283,7 +290,8 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     started = time.perf_counter()
     config = experiment.training
     output_dir = Path(output_dir)
-    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps, mixed_precision=config.mixed_precision)
+    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
+                              mixed_precision=resolve_mixed_precision(config.mixed_precision))
     experiment.check_paths(("train", "dev"))
     set_seed(config.seed)
     train_splits = load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed)

@@ -276,3 +276,16 @@ def test_real_corpora_few_steps(tmp_path, tiny_encoder, shared_data):
         block = metrics["sources"][name]
         assert set(block["types"]) <= {entity_type}, block  # scored only on the type it annotates
         assert 0 <= block["micro"]["f1"] <= 100
+
+
+def test_mixed_precision_auto_is_full_precision_without_a_bf16_gpu(monkeypatch):
+    import torch
+
+    from srunear.training import resolve_mixed_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_mixed_precision("auto") == "no"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_mixed_precision("auto") == "bf16"
+    assert resolve_mixed_precision("fp16") == "fp16"
