@@ -204,3 +204,17 @@ def test_remote_code_load_in_a_process_that_cannot_see_the_project(tiny_model, t
     local = infer(tiny_model, tokenizer, [{"tokens": words}])
     assert [tuple(s[:3]) for s in remote["spans"]] == [s[:3] for s in local.spans[0]]
     torch.testing.assert_close(torch.tensor(remote["probs"]), local.action_probabilities[0], atol=1e-6, rtol=0)
+
+
+def test_trains_with_the_transformers_trainer(tiny_model, tokenizer, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    examples = [dict(e, source="all") for e in SENTENCES] * 4
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, report_to=[],
+                             use_cpu=True, remove_unused_columns=False, save_strategy="no", logging_steps=1)
+    trainer = Trainer(model=tiny_model, args=args, train_dataset=examples,
+                      data_collator=SRUNERDataCollator(tokenizer, tiny_model.config))
+    before = tiny_model.decoder.mlp[-1].weight.detach().clone()
+    result = trainer.train()
+    assert result.global_step == 3 and result.training_loss > 0
+    assert not torch.equal(before, tiny_model.decoder.mlp[-1].weight)
