@@ -302,7 +302,10 @@ class SRUNERDecoder(nn.Module):
         return torch.where(slot_kind == PAD_SLOT, self.padding, ids)
 
     def attention_weights(self, scores: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        scores = self.attention_dropout(scores * self.scale).masked_fill(padding, float("-inf"))
+        """Softmax over slots of already scaled scores (the latent vectors carry the scale)."""
+        if self.attention_dropout.p > 0:
+            scores = self.attention_dropout(scores)
+        scores = scores.masked_fill(padding, float("-inf"))
         return scores.softmax(-1)
 
     def step_logits(self, state: torch.Tensor, records) -> torch.Tensor:
@@ -340,7 +343,7 @@ class SRUNERDecoder(nn.Module):
         config, device = self.config, word_vectors.device
         batch = word_vectors.shape[0]
         training = gold_actions is not None
-        latent = self.latent_dropout(self.latent_vectors)
+        latent = self.latent_dropout(self.latent_vectors) * self.scale  # max commutes with the scale
         positions = self.positional_dropout(self.position_embeddings.weight)
         records = None
         if config.decoder_implementation == "incremental" and torch.is_grad_enabled():

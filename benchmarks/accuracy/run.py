@@ -280,7 +280,7 @@ def predict(folder: Path, dataset) -> tuple[list[list[tuple[int, int, str]]], fl
 def run_job(job: str) -> None:
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", os.cpu_count() or 1)))
     kind, config_file, extra = JOBS[job]
     started = time.perf_counter()
     experiment, raw = experiment_for(config_file, extra.get("overrides", []), extra.get("keep"))
