@@ -45,6 +45,7 @@ TABLES = RESULTS.with_suffix(".md")
 WORK = Path(os.environ.get("SRUNEAR_ACCURACY_WORK", "/tmp/srunear_accuracy"))
 LOG = WORK / "run.log"
 MAX_TEST = int(os.environ.get("SRUNEAR_ACCURACY_MAX_TEST", 1000))  # the first 1,000 sentences of every test set
+LABEL_MASK_SENTENCES = 1000  # BC5CDR training sentences of the label-mask experiment, halved
 SMOKE_OVERRIDES = [o for o in os.environ.get("SRUNEAR_ACCURACY_OVERRIDES", "").split(";") if o]  # smoke tests only
 MULTITASK_SOURCES = ["ncbi_disease", "bc5cdr", "bc2gm", "linnaeus", "jnlpba"]
 
@@ -153,7 +154,7 @@ def prepare_data(data_dir: Path) -> None:
                                   "train", base_dir=data_dir)
         order = list(range(len(examples)))
         random.Random(42).shuffle(order)
-        chosen = [examples[i] for i in order[:1000]]
+        chosen = [examples[i] for i in order[:LABEL_MASK_SENTENCES]]
         write_iob(folder / "bc5cdr_half_chemical.tsv", chosen[0::2], {"Chemical"})
         write_iob(folder / "bc5cdr_half_disease.tsv", chosen[1::2], {"Disease"})
         write_iob(folder / "bc5cdr_both_halves.tsv", chosen[0::2] + chosen[1::2], {"Chemical", "Disease"})
@@ -280,7 +281,7 @@ def predict(folder: Path, dataset) -> tuple[list[list[tuple[int, int, str]]], fl
 def run_job(job: str) -> None:
     import torch
 
-    torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", os.cpu_count() or 1)))
+    torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", 1)))
     kind, config_file, extra = JOBS[job]
     started = time.perf_counter()
     experiment, raw = experiment_for(config_file, extra.get("overrides", []), extra.get("keep"))
@@ -362,7 +363,7 @@ def estimate_s(job: str) -> float:
     raw = yaml.safe_load((HERE / config_file).read_text(encoding="utf-8"))
     training = raw["training"]
     sources = extra.get("keep") or [s["name"] for s in raw["sources"]]
-    per_source = 500 if config_file == "label_mask.yaml" else training["max_train_examples"]
+    per_source = LABEL_MASK_SENTENCES // 2 if config_file == "label_mask.yaml" else training["max_train_examples"]
     train = per_source * len(sources) * training["epochs"]
     evaluate = training["max_eval_examples"] * len(sources) * training["epochs"] + MAX_TEST * (1 if extra.get("test") else len(sources))
     if kind == "single_type":
@@ -442,12 +443,13 @@ def write_tables() -> None:
         return f"{d['wall_s'] / 60:.1f} min" if d else "–"
 
     lines += ["## 1. Label masks (BC5CDR split into a Chemical-only half and a Disease-only half)", "",
-              "1,000 BC5CDR training sentences (seed 42), even positions → half A (Chemical tags only, 500 sentences), "
-              "odd → half B (Disease tags only, 500). Test: BC5CDR test, both types.", "",
+              f"{LABEL_MASK_SENTENCES} BC5CDR training sentences (seed 42), even positions → half A (Chemical tags only, "
+              f"{LABEL_MASK_SENTENCES // 2} sentences), odd → half B (Disease tags only, {LABEL_MASK_SENTENCES // 2}). "
+              "Test: BC5CDR test, both types, scored as one corpus annotating both.", "",
               "| system | Chemical F1 | Disease F1 | micro P | micro R | micro F1 | wall time |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     names = {"label_mask.masked": "(a) one model, A + B, label masks", "label_mask.unmasked": "(b) one model, A + B, no masks (`label_masks: false`)",
              "label_mask.single_type": "(c) two single-type models (A; B), predictions merged",
-             "label_mask.full": "(d) one model, the same 1,000 sentences with both types"}
+             "label_mask.full": f"(d) one model, the same {LABEL_MASK_SENTENCES} sentences with both types"}
     for job, name in names.items():
         block = get(job).get("test", {}).get("bc5cdr", {})
         per_type = block.get("per_type", {})
@@ -463,8 +465,9 @@ def write_tables() -> None:
                      f"{_f(s.get('precision'))} / {_f(s.get('recall'))} | {_f(b.get('precision'))} / {_f(b.get('recall'))} | "
                      f"{wall(f'flat.srunear.{corpus}')} | {wall(f'flat.baseline.{corpus}')} |")
     lines += ["", "## 3. Nested NER: GENIA", "",
-              "Training: 1,000 sentences of `genia_nested/dev.jsonl` (its first documents, ≥ 200 sentences, held out for model "
-              "selection); test: the first 1,000 sentences of `genia_nested/test.jsonl`, all five types. *Nested* = F1 over the "
+              "Training: 1,000 sentences of `genia_nested/dev.jsonl` minus its first documents (≥ 200 sentences, held out; "
+              f"their first 200 select the epoch); test: the first {MAX_TEST} sentences of `genia_nested/test.jsonl`, all five "
+              "types. *Nested* = F1 over the "
               "gold spans contained in another gold span vs the predicted spans contained in another predicted span (strict "
               "match); *nested recall (any)* = share of those nested gold spans found among all predictions. The baseline "
               "learns outermost mentions only, so it cannot produce nested spans (nested F1 0 by construction).", "",
