@@ -97,6 +97,17 @@ def save_results(results: dict[str, Any]) -> None:
 
 
 def record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
+    """Merge one job's scores and details into the results file (under a lock: jobs run in parallel)."""
+    import fcntl
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / "results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _record(job, scores, details)
+
+
+def _record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
     results = load_results()
     for key, value in scores.items():
         results[key] = round(value, 2)
@@ -219,7 +230,8 @@ def inner_spans(spans) -> set[tuple[int, int, str]]:
     return {s for s in spans if any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)}
 
 
-def score(gold, predicted, types, nested: bool = False) -> tuple[dict[str, Any], dict[str, float]]:
+def score(gold, predicted, types, nested: bool = False) -> dict[str, Any]:
+    """Micro P/R/F1 and per-type rows over `types`; with `nested`, the inner-span scores too (see README)."""
     from srunear.metrics import span_prf
 
     scores = span_prf(gold, predicted, types)
@@ -232,7 +244,7 @@ def score(gold, predicted, types, nested: bool = False) -> tuple[dict[str, Any],
         found_anywhere = span_prf(gold_inner, [{tuple(s[:3]) for s in p} for p in predicted], types).micro_score()
         block["nested"] = {"f1": nested_scores.f1, "precision": nested_scores.precision, "recall": nested_scores.recall,
                            "support": nested_scores.support, "recall_any_prediction": found_anywhere.recall}
-    return block, {}
+    return block
 
 
 def gold_of(dataset) -> list[list[tuple[int, int, str]]]:
@@ -299,7 +311,7 @@ def run_job(job: str) -> None:
         details["test"] = {}
         for name, (dataset, types) in tests.items():
             predicted, predict_s = predict(folder, dataset)
-            block, _ = score(gold_of(dataset), predicted, types, nested)
+            block = score(gold_of(dataset), predicted, types, nested)
             block["predict_s"] = predict_s
             details["test"][name] = block
         details["types"] = {n: t for n, (_, t) in tests.items()}
@@ -313,7 +325,7 @@ def run_job(job: str) -> None:
             predicted, _ = predict(folder / source, dataset)
             merged = predicted if merged is None else [a + b for a, b in zip(merged, predicted)]
         name, (dataset, types) = next(iter(tests.items()))
-        details["test"] = {name: score(gold_of(dataset), merged, types)[0]}
+        details["test"] = {name: score(gold_of(dataset), merged, types)}
     elif kind == "baseline":
         from baseline import predict_tags, score_baseline, train_baseline
 
@@ -326,7 +338,7 @@ def run_job(job: str) -> None:
             result = score_baseline(gold_of(dataset), tokens, predict_tags(model, tokenizer, tokens, labels), types)
             predicted = result.pop("predicted_spans")
             if nested:
-                result["nested"] = score(gold_of(dataset), predicted, types, nested=True)[0]["nested"]
+                result["nested"] = score(gold_of(dataset), predicted, types, nested=True)["nested"]
             result["predict_s"] = time.perf_counter() - predict_started
             details["test"][name] = result
     details["wall_s"] = time.perf_counter() - started
@@ -379,33 +391,48 @@ def calibration(results: dict[str, Any]) -> float:
     return sum(ratios) / len(ratios) if ratios else 1.0
 
 
-def run_driver(jobs: list[str], deadline: datetime | None) -> None:
-    for job in jobs:
-        results = load_results()
-        if job_done(job, results):
-            log(f"{job}: already done, skipped")
-            continue
-        estimate = estimate_s(job) * calibration(results)
-        remaining = (deadline - datetime.now()).total_seconds() if deadline else None
-        if remaining is not None and estimate > remaining:
-            log(f"{job}: not started, estimated {estimate:.0f}s > {remaining:.0f}s left before the deadline")
-            continue
-        log(f"{job}: launching (estimated {estimate:.0f}s)")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        with LOG.open("a", encoding="utf-8") as out:
-            child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", job], cwd=REPO_ROOT,
-                                     env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                child.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
+def launch(job: str) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out = (WORK / f"{job}.log").open("a", encoding="utf-8")  # one log per job: parallel jobs do not interleave
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", job], cwd=REPO_ROOT,
+                            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def run_driver(jobs: list[str], deadline: datetime | None, workers: int = 1) -> None:
+    """Run the jobs in order, `workers` at a time (one torch thread each); stop them all at the deadline."""
+    pending, running = list(jobs), {}
+    while pending or running:
+        while pending and len(running) < workers:
+            job = pending.pop(0)
+            results = load_results()
+            if job_done(job, results):
+                log(f"{job}: already done, skipped")
+                continue
+            estimate = estimate_s(job) * calibration(results)
+            remaining = (deadline - datetime.now()).total_seconds() if deadline else None
+            if remaining is not None and estimate > remaining:
+                log(f"{job}: not started, estimated {estimate:.0f}s > {remaining:.0f}s left before the deadline")
+                continue
+            log(f"{job}: launching (estimated {estimate:.0f}s; log {WORK / (job + '.log')})")
+            running[job] = launch(job)
+        time.sleep(5)
+        for job, child in list(running.items()):
+            if child.poll() is not None:
+                del running[job]
+                if child.returncode != 0:
+                    log(f"{job}: failed with exit code {child.returncode} (see {WORK / (job + '.log')})")
+                else:
+                    log(f"{job}: finished")
+                write_tables()
+        if deadline and datetime.now() >= deadline and running:
+            for job, child in running.items():
                 os.killpg(child.pid, signal.SIGTERM)
                 child.wait()
                 log(f"{job}: stopped at the deadline")
-                record(job, {}, {"status": "stopped at the deadline", "estimate_s": estimate})
-                break
-        if child.returncode != 0:
-            log(f"{job}: failed with exit code {child.returncode} (see the log above)")
-        write_tables()
+                record(job, {}, {"status": "stopped at the deadline"})
+            running = {}
+            pending = []
+    write_tables()
 
 
 # --------------------------------------------------------------------------- tables
@@ -506,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(JOBS), help="run only these jobs")
     parser.add_argument("--skip-multitask", action="store_true")
     parser.add_argument("--deadline", help="HH:MM today: start no job that would not finish by then, stop a running one")
+    parser.add_argument("--workers", type=int, default=1, help="jobs run at the same time (one torch thread each)")
     parser.add_argument("--tables", action="store_true", help="only rewrite accuracy.md from accuracy.json")
     args = parser.parse_args(argv)
     if args.job:
@@ -521,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         if deadline < datetime.now():
             deadline += timedelta(days=1)
     jobs = args.only or [j for j in JOBS if not (args.skip_multitask and j.startswith("multitask."))]
-    run_driver(jobs, deadline)
-    write_tables()
+    prepare_data(experiment_for("flat_bc5cdr.yaml")[0].base_dir)  # once, before jobs run in parallel
+    run_driver(jobs, deadline, args.workers)
     return 0
 
 
