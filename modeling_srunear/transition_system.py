@@ -219,20 +219,3 @@ def decode_actions(
     result.unclosed = sum(len(v) for v in open_spans.values())
     result.spans.sort(key=lambda s: (s[0], -s[1], s[2]))
     return result
-
-
-def choose_step(probabilities: Sequence[float], pointer: int, num_words: int, threshold: float = 0.5) -> frozenset[int]:
-    """The action set the parser takes given one step's action probabilities.
-
-    Structural actions scoring at least ``threshold`` form the step when there are any
-    (no TRANSITION once the pointer is past the last word); otherwise the step is SHIFT,
-    or EOA at the end. This is the reference for the batched decision in the model.
-    """
-    structural = [
-        a
-        for a in range(2, len(probabilities))
-        if probabilities[a] >= threshold and (pointer < num_words or a >= 2 + (len(probabilities) - 2) // 2)
-    ]
-    if structural:
-        return frozenset(structural)
-    return frozenset({SHIFT if pointer < num_words else EOA})
