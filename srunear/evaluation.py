@@ -21,6 +21,7 @@ import datasets
 
 from srunear.experiment import ExperimentConfig, load_experiment
 from srunear.metrics import SourceData, evaluate_sources, markdown_table
+from srunear.model_card import TRAINING_SUMMARY, write_model_card
 from srunear.prediction import predict_spans
 from tokenization import ReadReport, load_source
 
@@ -93,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", help="JSON report path (default: MODEL_DIR/eval_SPLIT.json); the table goes to .md beside it")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-examples", type=int, default=None, help="at most this many examples per source")
+    parser.add_argument("--model-card", action="store_true", help="rewrite MODEL_DIR/README.md with these metrics")
     return parser.parse_intermixed_args(argv)
 
 
@@ -121,4 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     output.with_suffix(".md").write_text(table, encoding="utf-8")
     print(table)
     print(f"wrote {output} and {output.with_suffix('.md')}")
+    if args.model_card:
+        summary_path = Path(args.model_dir) / TRAINING_SUMMARY
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else None
+        card = write_model_card(args.model_dir, model.config, metrics_report=report, training_summary=summary,
+                                model_name=Path(args.model_dir).resolve().parent.name, model_id=str(args.model_dir),
+                                metrics_split=args.split)
+        print(f"model card with these metrics: {card}")
     return 0

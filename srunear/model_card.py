@@ -55,12 +55,13 @@ def _training_section(summary: Mapping[str, Any] | str | None) -> str:
     return _table(["Setting", "Value"], rows) if rows else NO_TRAINING
 
 
-def _metrics_section(report: Mapping[str, Any] | None) -> str:
+def _metrics_section(report: Mapping[str, Any] | None, split: str | None = None) -> str:
     if report is None:
         return NO_METRICS
     from srunear.metrics import markdown_table
 
-    return markdown_table(report).rstrip("\n")
+    table = markdown_table(report).rstrip("\n")
+    return f"Measured on the **{split}** split of each source.\n\n{table}" if split else table
 
 
 def _encoder_description(config) -> str:
@@ -96,6 +97,9 @@ def fill_template(template: str, values: Mapping[str, str], where: str = "templa
     return PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), template)
 
 
+TRAINING_SUMMARY = "training_summary.json"  # beside the model, so evaluate.py can rewrite the card
+
+
 def render_model_card(
     config,
     metrics_report: Mapping[str, Any] | None = None,
@@ -105,6 +109,7 @@ def render_model_card(
     model_id: str = "path/or/hub-id",
     license: str = "apache-2.0",
     template: str | Path | None = None,
+    metrics_split: str | None = None,
 ) -> str:
     """The model card text for a model with this ``SRUNERConfig``."""
     path = Path(template) if template is not None else TEMPLATE_PATH
@@ -125,7 +130,7 @@ def render_model_card(
         "sources_table": sources_table(config),
         "projection_coefficient": f"{config.projection_coefficient:g}",
         "training": _training_section(training_summary),
-        "metrics": _metrics_section(metrics_report),
+        "metrics": _metrics_section(metrics_report, metrics_split),
         "max_subword_tokens": str(config.max_subword_tokens),
     }
     return fill_template(path.read_text(encoding="utf-8"), values, where=str(path))

@@ -36,7 +36,7 @@ from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
 from srunear.evaluation import SplitData, evaluate_model, load_split, mapped_types
 from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
 from srunear.metrics import markdown_table
-from srunear.model_card import write_model_card
+from srunear.model_card import TRAINING_SUMMARY, write_model_card
 from srunear.prediction import subword_lengths
 
 __all__ = ["SourceMixture", "TrainerState", "main", "sampling_probabilities", "train"]
@@ -205,7 +205,9 @@ def save_best(model: SRUNERModel, tokenizer, output_dir: Path, report: dict, sta
     save_pipeline(model, tokenizer, temporary)
     summary = {"best epoch": state.best_epoch, "optimizer steps": state.global_step,
                "average dev F1": f"{state.best_f1:.2f}"}
-    write_model_card(temporary, model.config, metrics_report=report, training_summary=summary)
+    (temporary / TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_model_card(temporary, model.config, metrics_report=report, training_summary=summary,
+                     model_name=output_dir.name, model_id=str(output_dir / "best"), metrics_split="dev")
     replace_folder(temporary, output_dir / "best")
 
 

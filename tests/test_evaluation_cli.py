@@ -29,7 +29,7 @@ def test_evaluate_cli_writes_report_and_table(tmp_path):
 
     output = tmp_path / "eval" / "test.json"
     result = run_script(sys.executable, "evaluate.py", str(tmp_path / "out" / "best"), str(config),
-                        "--split", "test", "--output", str(output), "--batch-size", "4")
+                        "--split", "test", "--output", str(output), "--batch-size", "4", "--model-card")
     report = json.loads(output.read_text())
     assert set(report) == {"sources", "average_f1"}
     assert list(report["sources"]) == ["genes", "diseases", "extra"]
@@ -44,3 +44,6 @@ def test_evaluate_cli_writes_report_and_table(tmp_path):
     assert extra["micro"]["recall"] <= 50.0  # the dropped Gene counts as a miss: 2 gold in all
     table = output.with_suffix(".md").read_text()
     assert table == markdown_table(report) and table in result.stdout
+    card = (tmp_path / "out" / "best" / "README.md").read_text()
+    assert "Measured on the **test** split" in card and table.strip() in card
+    assert "| best epoch |" in card  # the training summary saved by train.py is kept
