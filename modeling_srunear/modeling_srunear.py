@@ -131,18 +131,18 @@ class IncrementalMemory:
         by_offset = torch.cat([position_scores[decoder.out_of_window, None], position_scores[: 2 * half + 1],
                                position_scores[decoder.out_of_window, None]])
         self.offset_scores, self.half = by_offset, half
-        self.seed_scores = self.seed @ latent.T  # (batch, slots, latents)
+        seed_scores = self.seed @ latent.T  # (batch, slots, latents)
         # the start slot never moves relative to its own embedding and never gets updates
-        self.start_scores = (self.seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1).values
+        self.start_scores = (seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1).values
+        self.word_scores = seed_scores[:, 1:]  # slots after the start: seed + written actions
         self.padding = slot_kind == PAD_SLOT
         self.slot_index = torch.arange(1, slots.shape[1], device=slots.device)
         self.action_scores = embeddings @ latent.T  # (actions, latents)
         self.weights = slots.new_zeros(slots.shape[0], slots.shape[1], embeddings.shape[0])
-        self.update_scores = torch.zeros_like(self.seed_scores)
 
     def read(self, pointer_slot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         offsets = (self.slot_index[None, :] - pointer_slot[:, None]).clamp(-self.half - 1, self.half + 1) + self.half + 1
-        word_scores = (self.seed_scores[:, 1:] + self.update_scores[:, 1:] + self.offset_scores[offsets]).max(-1).values
+        word_scores = (self.word_scores + self.offset_scores[offsets]).max(-1).values
         scores = torch.cat([self.start_scores[:, None], word_scores], 1)
         attention = self.decoder.attention_weights(scores, self.padding)
         embeddings = self.decoder.action_embeddings.weight
@@ -159,13 +159,12 @@ class IncrementalMemory:
     def write(self, pointer_slot: torch.Tensor, weights: torch.Tensor) -> None:
         rows = torch.arange(len(pointer_slot), device=pointer_slot.device)
         self.weights = self.weights.index_put((rows, pointer_slot), weights, accumulate=True)
-        self.update_scores = self.update_scores.index_put((rows, pointer_slot), weights @ self.action_scores, accumulate=True)
+        self.word_scores = self.word_scores.index_put((rows, pointer_slot - 1), weights @ self.action_scores, accumulate=True)
 
     def keep(self, rows: torch.Tensor) -> None:
         self.active_seed = self.active_seed[rows]
         self.rows, self.padding, self.start_scores = self.rows[rows], self.padding[rows], self.start_scores[rows]
-        self.seed_scores, self.weights = self.seed_scores[rows], self.weights[rows]
-        self.update_scores = self.update_scores[rows]
+        self.word_scores, self.weights = self.word_scores[rows], self.weights[rows]
 
 
 class _ReadSeed(torch.autograd.Function):
@@ -360,9 +359,12 @@ class SRUNERDecoder(nn.Module):
         if training:
             max_steps = torch.floor(gold_lengths.float() * config.train_step_factor).long()
             gold_index = torch.zeros(batch, dtype=torch.long, device=device)
-            masked = self.source_mask[source_ids] if source_ids is not None else torch.zeros(
+            masked_by_row = self.source_mask[source_ids] if source_ids is not None else torch.zeros(
                 batch, len(self.vocab), dtype=torch.bool, device=device
             )
+            masked = masked_by_row
+            # per gold step: 1 for SHIFT, 2 for EOA, 0 for a structural step
+            gold_kind = (gold_actions[..., SHIFT] > 0.5).long() + 2 * (gold_actions[..., EOA] > 0.5).long()
             lengths = gold_lengths.clone()
         else:
             max_steps = torch.maximum(torch.ceil(num_words.float() * config.inference_step_factor).long(), num_words + 1)
@@ -377,19 +379,15 @@ class SRUNERDecoder(nn.Module):
             probabilities = torch.sigmoid(logits)
             detached = probabilities.detach()
             if training:
-                gold = gold_actions[rows, gold_index]
-                is_shift = gold[:, SHIFT] > 0.5
+                kind = gold_kind[rows, gold_index]
+                is_shift = kind == 1
                 prefers_masked = (masked & (detached > detached[:, SHIFT : SHIFT + 1])).any(-1)
                 room = (t + 1) + (lengths - gold_index) <= max_steps
                 postpone = is_shift & prefers_masked & room
-                targets = torch.where(masked, (detached * config.projection_coefficient).clamp(max=1.0), gold)
-                targets[:, SHIFT] = torch.where(postpone, detached[:, SHIFT], targets[:, SHIFT])
-                self_targeted = masked.clone()
-                self_targeted[:, SHIFT] |= postpone
-                step_outputs.append((rows, logits, targets, self_targeted))
+                step_outputs.append((rows, logits, gold_index, postpone))  # targets follow after the loop
                 advance = ~postpone
                 moves = advance & is_shift
-                finished = advance & (gold[:, EOA] > 0.5)
+                finished = advance & (kind == 2)
                 gold_index = gold_index + advance.long()
             else:
                 at_end = pointer >= words
@@ -422,24 +420,53 @@ class SRUNERDecoder(nn.Module):
                     gold_index, masked, lengths = gold_index[keep], masked[keep], lengths[keep]
                 else:
                     open_counts, opened_here = open_counts[keep], opened_here[keep]
-        return self._collect(step_outputs, batch, training)
+        if training:
+            return self._collect_training(step_outputs, batch, gold_actions, masked_by_row)
+        return self._collect(step_outputs, batch)
 
-    def _collect(self, step_outputs, batch: int, training: bool) -> dict[str, Any]:
-        """Scatter the per-step outputs of the active rows into padded (batch, steps, ...) tensors."""
+    def _collect(self, step_outputs, batch: int) -> dict[str, Any]:
+        """Scatter the per-step logits and chosen actions into padded (batch, steps, actions) tensors."""
+        rows, steps = self._step_positions(step_outputs)
+        shape = (batch, len(step_outputs), len(self.vocab))
+        logits = torch.cat([out[1] for out in step_outputs])
+        chosen = torch.cat([out[2] for out in step_outputs])
+        return {"logits": logits.new_zeros(shape).index_put((rows, steps), logits),
+                "chosen": chosen.new_zeros(shape).index_put((rows, steps), chosen),
+                "step_mask": self._step_mask(rows, steps, shape)}
+
+    def _collect_training(self, step_outputs, batch: int, gold_actions: torch.Tensor, masked_by_row: torch.Tensor):
+        """Padded logits and the targets of every step, computed once for all steps.
+
+        Actions a source does not annotate target the model's own (detached) probability
+        times the projection coefficient; a postponed SHIFT targets its own probability.
+        """
+        rows, steps = self._step_positions(step_outputs)
+        logits = torch.cat([out[1] for out in step_outputs])
+        gold_index = torch.cat([out[2] for out in step_outputs])
+        postpone = torch.cat([out[3] for out in step_outputs])
+        probabilities = torch.sigmoid(logits.detach())
+        masked = masked_by_row[rows]
+        own = (probabilities * self.config.projection_coefficient).clamp(max=1.0)
+        targets = torch.where(masked, own, gold_actions[rows, gold_index])
+        targets[:, SHIFT] = torch.where(postpone, probabilities[:, SHIFT], targets[:, SHIFT])
+        self_targeted = masked.clone()
+        self_targeted[:, SHIFT] |= postpone
+        shape = (batch, len(step_outputs), len(self.vocab))
+        return {"logits": logits.new_zeros(shape).index_put((rows, steps), logits),
+                "targets": targets.new_zeros(shape).index_put((rows, steps), targets),
+                "self_targeted": self_targeted.new_zeros(shape).index_put((rows, steps), self_targeted),
+                "step_mask": self._step_mask(rows, steps, shape)}
+
+    @staticmethod
+    def _step_positions(step_outputs) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.cat([out[0] for out in step_outputs])
         steps = torch.cat([torch.full_like(out[0], t) for t, out in enumerate(step_outputs)])
-        shape = (batch, len(step_outputs), len(self.vocab))
-        padded = []
-        for field in range(1, len(step_outputs[0])):
-            values = torch.cat([out[field] for out in step_outputs])
-            padded.append(values.new_zeros(shape).index_put((rows, steps), values))
-        step_mask = torch.zeros(shape[:2], dtype=torch.bool, device=rows.device).index_put((rows, steps), torch.ones_like(rows, dtype=torch.bool))
-        result = {"logits": padded[0], "step_mask": step_mask}
-        if training:
-            result["targets"], result["self_targeted"] = padded[1], padded[2]
-        else:
-            result["chosen"] = padded[1]
-        return result
+        return rows, steps
+
+    @staticmethod
+    def _step_mask(rows: torch.Tensor, steps: torch.Tensor, shape) -> torch.Tensor:
+        mask = torch.zeros(shape[:2], dtype=torch.bool, device=rows.device)
+        return mask.index_put((rows, steps), torch.ones_like(rows, dtype=torch.bool))
 
 
 class SRUNERPreTrainedModel(PreTrainedModel):
