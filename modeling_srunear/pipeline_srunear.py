@@ -81,10 +81,18 @@ class SRUNERPipeline(ChunkPipeline):
     def fit_windows(self, words: list[tuple[str, int, int]], limit: int) -> Iterable[list[tuple[str, int, int]]]:
         if not words:
             return
-        counts = self.tokenizer([w for w, _, _ in words], add_special_tokens=False)["input_ids"]
+        # one encoding of the whole sentence; subwords per word from its word ids
+        encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, add_special_tokens=False)
+        counts = [0] * len(words)
+        for word_id in encoding.word_ids(0):
+            if word_id is not None:
+                counts[word_id] += 1
+        if sum(counts) <= limit:
+            yield words
+            return
         window, used = [], 0
-        for word, ids in zip(words, counts):
-            size = max(len(ids), 1)
+        for word, count in zip(words, counts):
+            size = max(count, 1)
             if window and used + size > limit:
                 yield window
                 window, used = [], 0
