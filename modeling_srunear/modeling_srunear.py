@@ -84,6 +84,23 @@ class SRUNEROutput(ModelOutput):
     spans: list[list[tuple[int, int, str, float]]] | None = None
 
 
+def dropout_scale(shape: tuple[int, ...], p: float, reference: torch.Tensor) -> torch.Tensor | None:
+    """Inverted-dropout multiplier (0 or 1/(1-p)), or None when there is no dropout.
+
+    Both decoders draw their per-step masks through this function in the same order, so
+    with one seed they drop the same units and can be compared with dropout on.
+    """
+    if p == 0:
+        return None
+    keep = torch.rand(shape, dtype=reference.dtype, device=reference.device).ge_(p)
+    return keep.div_(1.0 - p)
+
+
+def shift_mix(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the actions scoring at least SHIFT: what a step writes into the memory."""
+    return logits.masked_fill(logits < logits[:, SHIFT : SHIFT + 1], float("-inf")).softmax(-1)
+
+
 class NaiveMemory:
     """Reference memory: the full (batch, slots, width) memory, rebuilt at every step."""
 
@@ -91,19 +108,28 @@ class NaiveMemory:
         self.decoder, self.memory, self.slot_kind = decoder, slots, slot_kind
         self.latent, self.positions = latent, positions
 
-    def read(self, pointer_slot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        position_ids = self.decoder.relative_positions(pointer_slot, self.slot_kind)
+    def step(self, pointer_slot: torch.Tensor) -> torch.Tensor:
+        """Read the memory at the pointer, return the step's action logits, write the step's mix."""
+        decoder = self.decoder
+        position_ids = decoder.relative_positions(pointer_slot, self.slot_kind)
         keys = self.memory + self.positions[position_ids]
         scores = (keys @ self.latent.T).amax(-1)
-        attention = self.decoder.attention_weights(scores, self.slot_kind == PAD_SLOT)
+        scale = dropout_scale(scores.shape, decoder.attention_dropout_p, scores)
+        if scale is not None:
+            scores = scores * scale
+        attention = scores.masked_fill(self.slot_kind == PAD_SLOT, float("-inf")).softmax(-1)
         read = (attention[:, None, :] @ self.memory).squeeze(1)
         under = self.memory[torch.arange(len(pointer_slot)), pointer_slot]
-        return under, read
-
-    def write(self, pointer_slot: torch.Tensor, weights: torch.Tensor) -> None:
-        update = weights @ self.decoder.action_embeddings.weight
+        state = torch.cat([under, read], -1)
+        scale = dropout_scale(state.shape, decoder.mlp_dropout_p, state)
+        if scale is not None:
+            state = state * scale
+        _, first, _, last = decoder.mlp
+        logits = last(torch.tanh(first(state)))
+        update = shift_mix(logits) @ decoder.action_embeddings.weight
         onehot = F.one_hot(pointer_slot, self.memory.shape[1]).to(update.dtype)
         self.memory = self.memory + onehot[:, :, None] * update[:, None, :]
+        return logits
 
     def keep(self, rows: torch.Tensor) -> None:
         self.memory, self.slot_kind = self.memory[rows], self.slot_kind[rows]
@@ -112,153 +138,251 @@ class NaiveMemory:
 class IncrementalMemory:
     """Fast memory: slot = seed vector + (accumulated action weights) @ action embeddings.
 
-    The seed part of every slot's latent scores is computed once, the positional part once
-    per relative offset, and a step only adds the new weights of the slot under the
-    pointer. Backpropagation keeps per step only (batch, slots) attention weights and the
-    argmax indices instead of a copy of the (batch, slots, width) memory.
+    Every memory update is a mix of the action embeddings, so a slot is its seed vector
+    plus ``weights[slot] @ embeddings`` and its latent scores are the seed's scores plus
+    ``weights[slot] @ action_scores``. The seed part is scored once per sentence, the
+    positional part once per relative offset, and a write adds one slot's new scores.
+
+    In training, each step (read, MLP, write) is one autograd node (:class:`_DecoderStep`)
+    with a hand-written backward. Backpropagation keeps per step the (batch, 2, slots) read
+    weights, the argmax latent of every slot and the MLP activations; the action weights
+    before a write are restored during backward by subtracting that write, so no copy of
+    the memory is kept per step. Gradients of the
+    seed, positions, latents, embeddings and MLP are summed over all steps at the end
+    (:class:`_DecoderBegin`) with a few large matmuls.
     """
 
     def __init__(self, decoder: "SRUNERDecoder", slots: torch.Tensor, slot_kind: torch.Tensor, latent, positions):
         self.decoder = decoder
-        self.records: list | None = [] if torch.is_grad_enabled() and slots.requires_grad else None
-        self.seed = _CollectSeedGradients.apply(slots, self.records) if self.records is not None else slots
-        self.rows = torch.arange(slots.shape[0], device=slots.device)
-        self.active_seed = self.seed
-        embeddings = decoder.action_embeddings.weight
-        half = decoder.half_context
+        batch, num_slots, _ = slots.shape
+        self.half = decoder.half_context
+        self.row_range = torch.arange(batch, device=slots.device)
+        self.rows = self.row_range
+        self.padding = slot_kind == PAD_SLOT
+        # clamped offset ids -H-1..H+1 (shifted to 0..2H+2) of every word slot, by pointer slot
+        self.word_slot_ids = torch.arange(num_slots - 1, device=slots.device)  # word slot i is memory slot i + 1
+        offsets = self.word_slot_ids[None, :] + 1 - torch.arange(num_slots, device=slots.device)[:, None]
+        self.offset_ids = offsets.clamp(-self.half - 1, self.half + 1) + self.half + 1
+        self.one_hot = torch.eye(num_slots, dtype=slots.dtype, device=slots.device)
+        first, last = decoder.mlp[1], decoder.mlp[3]
+        parameters = (slots, latent, positions, decoder.action_embeddings.weight,
+                      first.weight, first.bias, last.weight, last.bias)
+        self.tracking = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
+        if self.tracking:
+            self.token = _DecoderBegin.apply(self, *parameters)
+        else:
+            self.prepare(*parameters)
+
+    def prepare(self, slots, latent, positions, embeddings, first_weight, first_bias, last_weight, last_bias) -> None:
+        """The per-sentence constants: seed scores, scores by offset and by action."""
+        decoder, half = self.decoder, self.half
+        self.seed, self.embeddings = slots, embeddings
+        self.mlp_weights = (first_weight, first_bias, last_weight, last_bias)
+        self.first_weight_t = first_weight.T.contiguous()  # (x @ W.T) is faster than (x @ W) for the backward
         position_scores = positions @ latent.T  # (positions, latents)
         # scores by clamped offset -H-1..H+1; both ends are the out-of-window embedding
-        by_offset = torch.cat([position_scores[decoder.out_of_window, None], position_scores[: 2 * half + 1],
-                               position_scores[decoder.out_of_window, None]])
-        self.offset_scores, self.half = by_offset, half
-        seed_scores = self.seed @ latent.T  # (batch, slots, latents)
+        self.offset_scores = torch.cat([position_scores[decoder.out_of_window, None], position_scores[: 2 * half + 1],
+                                        position_scores[decoder.out_of_window, None]])
+        seed_scores = slots @ latent.T  # (batch, slots, latents)
         # the start slot never moves relative to its own embedding and never gets updates
-        self.start_scores = (seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1).values
-        self.word_scores = seed_scores[:, 1:]  # slots after the start: seed + written actions
-        self.padding = slot_kind == PAD_SLOT
-        self.slot_index = torch.arange(1, slots.shape[1], device=slots.device)
+        self.start_scores, self.start_index = (seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1)
+        self.word_scores = seed_scores[:, 1:].clone()  # slots after the start: seed + written actions
         self.action_scores = embeddings @ latent.T  # (actions, latents)
+        self.action_scores_t = self.action_scores.T.contiguous()
         self.weights = slots.new_zeros(slots.shape[0], slots.shape[1], embeddings.shape[0])
+        self.width = slots.shape[-1]
 
-    def read(self, pointer_slot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        offsets = (self.slot_index[None, :] - pointer_slot[:, None]).clamp(-self.half - 1, self.half + 1) + self.half + 1
-        word_scores = (self.word_scores + self.offset_scores[offsets]).max(-1).values
-        scores = torch.cat([self.start_scores[:, None], word_scores], 1)
-        attention = self.decoder.attention_weights(scores, self.padding)
-        embeddings = self.decoder.action_embeddings.weight
-        rows = torch.arange(len(pointer_slot), device=pointer_slot.device)
-        if self.records is None:
-            seed_read = (attention[:, None, :] @ self.active_seed).squeeze(1)
-            seed_under = self.active_seed[rows, pointer_slot]
-        else:
-            seed_read, seed_under = _ReadSeed.apply(attention, pointer_slot, self.active_seed, self.rows, self.records)
-        read = seed_read + (attention[:, None, :] @ self.weights).squeeze(1) @ embeddings
-        under = seed_under + self.weights[rows, pointer_slot] @ embeddings
-        return under, read
+    def step(self, pointer_slot: torch.Tensor) -> torch.Tensor:
+        """Read the memory at the pointer, return the step's action logits, write the step's mix."""
+        if self.tracking:
+            logits, self.token = _DecoderStep.apply(self.token, self, pointer_slot)
+            return logits
+        return self.step_forward(pointer_slot)[0]
 
-    def write(self, pointer_slot: torch.Tensor, weights: torch.Tensor) -> None:
-        rows = torch.arange(len(pointer_slot), device=pointer_slot.device)
-        self.weights = self.weights.index_put((rows, pointer_slot), weights, accumulate=True)
-        self.word_scores = self.word_scores.index_put((rows, pointer_slot - 1), weights @ self.action_scores, accumulate=True)
+    def step_forward(self, pointer_slot: torch.Tensor):
+        """Logits of one step and what its backward needs (plain tensors, no autograd)."""
+        decoder = self.decoder
+        active = len(pointer_slot)
+        rows = self.row_range[:active]
+        offsets = self.offset_ids[pointer_slot]
+        best, best_index = (self.word_scores + self.offset_scores[offsets]).max(-1)
+        scores = torch.cat([self.start_scores[:, None], best], 1)
+        attention_scale = dropout_scale(scores.shape, decoder.attention_dropout_p, scores)
+        if attention_scale is not None:
+            scores = scores * attention_scale
+        # two read heads: the slot under the pointer (one-hot) and the attention
+        attention = scores.masked_fill_(self.padding, float("-inf")).softmax(-1)
+        heads = torch.stack([self.one_hot[pointer_slot], attention], 1)
+        weight_heads = heads @ self.weights  # (active, 2, actions)
+        state = torch.baddbmm(heads @ self.seed, weight_heads, self.embeddings.expand(active, -1, -1)).view(active, -1)
+        mlp_scale = dropout_scale(state.shape, decoder.mlp_dropout_p, state)
+        if mlp_scale is not None:
+            state = state * mlp_scale
+        first_weight, first_bias, last_weight, last_bias = self.mlp_weights
+        hidden = torch.tanh(torch.addmm(first_bias, state, first_weight.T))
+        logits = torch.addmm(last_bias, hidden, last_weight.T)
+        mix = shift_mix(logits)
+        self.weights.index_put_((rows, pointer_slot), mix, accumulate=True)
+        self.word_scores.index_put_((rows, pointer_slot - 1), mix @ self.action_scores, accumulate=True)
+        return logits, (heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix)
 
-    def keep(self, rows: torch.Tensor) -> None:
-        self.active_seed = self.active_seed[rows]
-        self.rows, self.padding, self.start_scores = self.rows[rows], self.padding[rows], self.start_scores[rows]
-        self.word_scores, self.weights = self.word_scores[rows], self.weights[rows]
+    def keep(self, keep: torch.Tensor) -> None:
+        if self.tracking:  # the final weights of finished sentences start the backward pass
+            done = torch.ones(len(self.rows), dtype=torch.bool, device=keep.device)
+            done[keep] = False
+            self.grads.weights[self.rows[done]] = self.weights[done]
+        self.rows, self.seed, self.padding = self.rows[keep], self.seed[keep], self.padding[keep]
+        self.start_scores, self.word_scores, self.weights = self.start_scores[keep], self.word_scores[keep], self.weights[keep]
 
 
-class _ReadSeed(torch.autograd.Function):
-    """The seed part of a memory read: ``attention @ seed`` and the seed slot under the pointer.
+class _BackwardState:
+    """Buffers the step and write backward passes fill in and :class:`_DecoderBegin` reads.
 
-    Its backward returns the attention gradient (needed step by step for the recurrence)
-    and records what the seed's gradient needs; :class:`_CollectSeedGradients` turns the
-    records of all steps into that gradient with one batched matmul, instead of a
-    (batch, slots, width) outer product and sum per step. ``rows`` are the batch rows of
-    the sentences still decoding in ``active_seed``, which is copied only when one finishes.
+    ``weights`` starts as the final action weights of every sentence and is rolled back
+    write by write; ``weights_grad`` is dL/d(action weights) summed over the steps after
+    the one being backpropagated, which is what a write's mix receives.
+    """
+
+    def __init__(self, memory: IncrementalMemory, slots: torch.Tensor, latent: torch.Tensor):
+        batch, num_slots, _ = slots.shape
+        num_latents, num_actions = latent.shape[0], memory.action_scores.shape[0]
+        self.weights = slots.new_zeros(batch, num_slots, num_actions)
+        self.weights_grad = torch.zeros_like(self.weights)
+        self.word_scores_grad = slots.new_zeros(batch, num_slots - 1, num_latents)
+        self.start_grad = slots.new_zeros(batch)
+        self.offset_grad = torch.zeros_like(memory.offset_scores)
+        self.action_scores_t_grad = torch.zeros_like(memory.action_scores_t)
+        self.reads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # rows, heads, grad of state
+        self.embedding_reads: list[tuple[torch.Tensor, torch.Tensor]] = []  # weight heads, grad of state
+        self.first_layer: list[tuple[torch.Tensor, torch.Tensor]] = []  # input, grad of pre-activation
+        self.last_layer: list[tuple[torch.Tensor, torch.Tensor]] = []  # hidden, grad of logits
+
+
+class _DecoderBegin(torch.autograd.Function):
+    """Prepares the incremental memory; its backward runs after every step's and sums their gradients.
+
+    The steps record what each parameter's gradient needs into ``memory.grads``
+    (:class:`_BackwardState`); this turns the records into gradients with a few matmuls
+    instead of one small outer product per step and parameter.
     """
 
     @staticmethod
-    def forward(ctx, attention, pointer_slot, active_seed, rows, records):
-        ctx.save_for_backward(attention, pointer_slot, active_seed, rows)
-        ctx.records = records
-        under = active_seed[torch.arange(len(rows), device=rows.device), pointer_slot]
-        return (attention[:, None, :] @ active_seed).squeeze(1), under
+    def forward(ctx, memory, slots, latent, positions, embeddings, first_weight, first_bias, last_weight, last_bias):
+        memory.prepare(slots, latent, positions, embeddings, first_weight, first_bias, last_weight, last_bias)
+        memory.grads = _BackwardState(memory, slots, latent)
+        ctx.memory = memory
+        ctx.save_for_backward(slots, latent, positions, embeddings)
+        return slots.new_zeros(())  # the token every step and write depends on
 
     @staticmethod
-    def backward(ctx, grad_read, grad_under):
-        attention, pointer_slot, active_seed, rows = ctx.saved_tensors
-        ctx.records.append((rows, attention, grad_read, pointer_slot, grad_under))
-        grad_attention = (active_seed @ grad_read[:, :, None]).squeeze(2)
-        return grad_attention, None, None, None, None
-
-
-class _CollectSeedGradients(torch.autograd.Function):
-    """Identity on the memory seed; its backward adds the deferred gradients of all reads."""
-
-    @staticmethod
-    def forward(ctx, seed, records):
-        ctx.records = records
-        return seed.view_as(seed)
-
-    @staticmethod
-    def backward(ctx, grad_seed):
-        grad_seed = grad_seed.clone()
-        if not ctx.records:
-            return grad_seed, None
-        batch, slots, _ = grad_seed.shape
-        steps = len(ctx.records)
-        attention = grad_seed.new_zeros(batch, steps, slots)
-        grad_reads = grad_seed.new_zeros(batch, steps, grad_seed.shape[-1])
-        for t, (rows, weights, grad_read, pointer_slot, grad_under) in enumerate(ctx.records):
-            attention[rows, t] = weights
-            grad_reads[rows, t] = grad_read
-            grad_seed.index_put_((rows, pointer_slot), grad_under, accumulate=True)
-        grad_seed += attention.transpose(1, 2) @ grad_reads
-        return grad_seed, None
-
-
-class _StepLinear(torch.autograd.Function):
-    """``F.linear`` whose weight gradient is not accumulated step by step.
-
-    Backward hands back the input gradient and records ``(input, output gradient)``;
-    :class:`_CollectStepGradients` turns all records into the weight and bias gradients
-    with one matmul, instead of one (width x width) product and sum per decoder step.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, records):
-        ctx.save_for_backward(x, weight)
-        ctx.records = records
-        return F.linear(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, weight = ctx.saved_tensors
-        ctx.records.append((x, grad_output))
-        return grad_output @ weight, None, None, None
-
-
-class _CollectStepGradients(torch.autograd.Function):
-    """Identity on the decoder's input; its backward runs after every step's backward
-    (every step reads that input), so it can return the step layers' summed gradients."""
-
-    @staticmethod
-    def forward(ctx, anchor, records, *parameters):
-        ctx.records = records
-        ctx.shapes = [p.shape for p in parameters]
-        return anchor.view_as(anchor)
-
-    @staticmethod
-    def backward(ctx, grad_anchor):
-        grads = []
-        for layer_records in ctx.records:
-            if not layer_records:
-                grads += [None, None]
+    def backward(ctx, _):
+        memory, grads = ctx.memory, ctx.memory.grads
+        slots, latent, positions, embeddings = ctx.saved_tensors
+        decoder, half = memory.decoder, memory.half
+        batch, num_slots, width = slots.shape
+        num_latents = latent.shape[0]
+        grad_slots = torch.zeros_like(slots)
+        if grads.reads:  # both read heads of all steps in one batched matmul
+            steps = len(grads.reads)
+            heads = slots.new_zeros(batch, steps, 2, num_slots)
+            head_grads = slots.new_zeros(batch, steps, 2, width)
+            for t, (rows, step_heads, step_grads) in enumerate(grads.reads):
+                heads[rows, t] = step_heads
+                head_grads[rows, t] = step_grads
+            grad_slots += heads.view(batch, -1, num_slots).transpose(1, 2) @ head_grads.view(batch, -1, width)
+        # word slots' latent scores
+        word_scores_grad = grads.word_scores_grad
+        grad_slots[:, 1:] += word_scores_grad @ latent
+        grad_latent = word_scores_grad.reshape(-1, num_latents).T @ slots[:, 1:].reshape(-1, width)
+        # the start slot's score: its best latent with the first-slot position
+        start_index, start_grad = memory.start_index, grads.start_grad
+        grad_slots[:, 0] += start_grad[:, None] * latent[start_index]
+        grad_latent.index_add_(0, start_index, start_grad[:, None] * slots[:, 0])
+        position_scores_grad = positions.new_zeros(positions.shape[0], num_latents)
+        position_scores_grad[decoder.first_slot].index_add_(0, start_index, start_grad)
+        offset_grad = grads.offset_grad
+        position_scores_grad[: 2 * half + 1] += offset_grad[1:-1]
+        position_scores_grad[decoder.out_of_window] += offset_grad[0] + offset_grad[-1]
+        grad_positions = position_scores_grad @ latent
+        grad_latent += position_scores_grad.T @ positions
+        action_scores_grad = grads.action_scores_t_grad.T
+        grad_embeddings = action_scores_grad @ latent
+        grad_latent += action_scores_grad.T @ embeddings
+        if grads.embedding_reads:
+            weight_heads = torch.cat([w for w, _ in grads.embedding_reads]).view(-1, embeddings.shape[0])
+            head_grads = torch.cat([g for _, g in grads.embedding_reads]).view(-1, width)
+            grad_embeddings += weight_heads.T @ head_grads
+        layer_grads = []
+        for records in (grads.first_layer, grads.last_layer):
+            if not records:
+                layer_grads += [None, None]
                 continue
-            inputs = torch.cat([x for x, _ in layer_records])
-            outputs = torch.cat([g for _, g in layer_records])
-            grads += [outputs.T @ inputs, outputs.sum(0)]
-        return (grad_anchor, None, *grads)
+            inputs = torch.cat([x for x, _ in records])
+            outputs = torch.cat([g for _, g in records])
+            layer_grads += [outputs.T @ inputs, outputs.sum(0)]
+        memory.grads = None
+        return (None, grad_slots, grad_latent, grad_positions, grad_embeddings, *layer_grads)
+
+
+class _DecoderStep(torch.autograd.Function):
+    """One decoder step: memory read at the pointer, MLP and memory write, as one autograd node.
+
+    Every step takes and returns a token (an empty scalar), so that autograd runs the
+    backward of a step only after those of all later steps.
+    """
+
+    @staticmethod
+    def forward(ctx, token, memory, pointer_slot):
+        ctx.memory, ctx.pointer_slot, ctx.rows, ctx.seed = memory, pointer_slot, memory.rows, memory.seed
+        logits, ctx.saved = memory.step_forward(pointer_slot)
+        return logits, token.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad_logits, grad_token):
+        memory, grads, pointer_slot, rows = ctx.memory, ctx.memory.grads, ctx.pointer_slot, ctx.rows
+        heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix = ctx.saved
+        ctx.saved = None
+        last_weight = memory.mlp_weights[2]
+        active = heads.shape[0]
+        all_rows = active == grads.weights.shape[0]
+        # the write: undo it, so that the weights are those this step read; every later step read it
+        grads.weights.index_put_((rows, pointer_slot), -mix, accumulate=True)
+        grad_mix = grads.weights_grad[rows, pointer_slot]
+        grad_logits = grad_logits + torch._softmax_backward_data(grad_mix, mix, -1, mix.dtype)
+        # MLP; its weight gradients are summed once for all steps
+        grads.last_layer.append((hidden, grad_logits))
+        grad_pre = torch.ops.aten.tanh_backward(grad_logits @ last_weight, hidden)
+        grads.first_layer.append((state, grad_pre))
+        grad_state = grad_pre @ memory.first_weight_t.T
+        if mlp_scale is not None:
+            grad_state.mul_(mlp_scale)
+        grad_heads = grad_state.view(active, 2, -1)  # (active, 2, width)
+        grads.reads.append((rows, heads, grad_heads))
+        grads.embedding_reads.append((weight_heads, grad_heads))
+        grad_weight_heads = grad_heads @ memory.embeddings.T  # (active, 2, actions)
+        weights = grads.weights if all_rows else grads.weights[rows]  # as they were before this step's write
+        # attention head -> scores (softmax backward, padding has attention 0)
+        attention = heads[:, 1]
+        grad_attention = (ctx.seed @ grad_heads[:, 1, :, None]).squeeze(-1)
+        grad_attention += (weights @ grad_weight_heads[:, 1, :, None]).squeeze(-1)
+        grad_scores = torch._softmax_backward_data(grad_attention, attention, -1, attention.dtype)
+        if attention_scale is not None:
+            grad_scores.mul_(attention_scale)
+        grads.start_grad.index_add_(0, rows, grad_scores[:, 0])
+        grad_best = grad_scores[:, 1:]
+        # best latent of each word slot: seed scores, offset scores, written action scores
+        grads.word_scores_grad.index_put_((rows[:, None], memory.word_slot_ids, best_index), grad_best, accumulate=True)
+        grads.offset_grad.index_put_((offsets, best_index), grad_best, accumulate=True)
+        written = weights[:, 1:] * grad_best[..., None]
+        grads.action_scores_t_grad.index_add_(0, best_index.view(-1), written.reshape(-1, written.shape[-1]))
+        # gradient of the action weights of every slot: both heads and the scores
+        grad_weights = heads.transpose(1, 2) @ grad_weight_heads
+        grad_weights[:, 1:] += grad_best[..., None] * memory.action_scores_t[best_index]
+        if all_rows:
+            grads.weights_grad += grad_weights
+        else:
+            grads.weights_grad.index_add_(0, rows, grad_weights)
+        return grad_token, None, None
 
 
 # slot kinds: what a memory slot holds
@@ -284,7 +408,6 @@ class SRUNERDecoder(nn.Module):
         self.action_embeddings = nn.Embedding(num_actions, hidden_size)
         self.positional_dropout = nn.Dropout(config.positional_dropout)
         self.latent_dropout = nn.Dropout(config.latent_dropout)
-        self.attention_dropout = nn.Dropout(config.attention_dropout)
         self.mlp = nn.Sequential(
             nn.Dropout(config.mlp_dropout),
             nn.Linear(2 * hidden_size, 2 * hidden_size),
@@ -300,20 +423,14 @@ class SRUNERDecoder(nn.Module):
         ids = torch.where(slot_kind == START_SLOT, self.first_slot, ids)
         return torch.where(slot_kind == PAD_SLOT, self.padding, ids)
 
-    def attention_weights(self, scores: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        """Softmax over slots of already scaled scores (the latent vectors carry the scale)."""
-        if self.attention_dropout.p > 0:
-            scores = self.attention_dropout(scores)
-        scores = scores.masked_fill(padding, float("-inf"))
-        return scores.softmax(-1)
+    @property
+    def attention_dropout_p(self) -> float:
+        return self.config.attention_dropout if self.training else 0.0
 
-    def step_logits(self, state: torch.Tensor, records) -> torch.Tensor:
-        """The MLP; with ``records`` its weight gradients are summed once for all steps."""
-        if records is None:
-            return self.mlp(state)
-        dropout, first, _, last = self.mlp
-        hidden = torch.tanh(_StepLinear.apply(dropout(state), first.weight, first.bias, records[0]))
-        return _StepLinear.apply(hidden, last.weight, last.bias, records[1])
+    @property
+    def mlp_dropout_p(self) -> float:
+        """The MLP input dropout (``mlp[0]`` holds its rate; masks come from :func:`dropout_scale`)."""
+        return self.mlp[0].p if self.training else 0.0
 
     def initial_memory(self, word_vectors: torch.Tensor, num_words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Slots: start, the words, end, then padding. Returns (slots, slot kinds)."""
@@ -338,17 +455,20 @@ class SRUNERDecoder(nn.Module):
         gold_lengths: torch.Tensor | None = None,
         source_ids: torch.Tensor | None = None,
     ) -> dict[str, Any]:
-        """Run the parser; teacher-forced with label masks when gold actions are given."""
+        """Run the parser; teacher-forced with label masks when gold actions are given.
+
+        The decoder always runs in float32: under mixed precision its many small steps
+        gain nothing from half precision and its sigmoid decisions would lose accuracy.
+        """
+        with torch.autocast(device_type=word_vectors.device.type, enabled=False):
+            return self._decode(word_vectors.float(), num_words, gold_actions, gold_lengths, source_ids)
+
+    def _decode(self, word_vectors, num_words, gold_actions, gold_lengths, source_ids) -> dict[str, Any]:
         config, device = self.config, word_vectors.device
         batch = word_vectors.shape[0]
         training = gold_actions is not None
         latent = self.latent_dropout(self.latent_vectors) * self.scale  # max commutes with the scale
         positions = self.positional_dropout(self.position_embeddings.weight)
-        records = None
-        if config.decoder_implementation == "incremental" and torch.is_grad_enabled():
-            records = ([], [])
-            first, last = self.mlp[1], self.mlp[3]
-            word_vectors = _CollectStepGradients.apply(word_vectors, records, first.weight, first.bias, last.weight, last.bias)
         slots, slot_kind = self.initial_memory(word_vectors, num_words)
         memory_class = NaiveMemory if config.decoder_implementation == "naive" else IncrementalMemory
         memory = memory_class(self, slots, slot_kind, latent, positions)
@@ -363,9 +483,11 @@ class SRUNERDecoder(nn.Module):
                 batch, len(self.vocab), dtype=torch.bool, device=device
             )
             masked = masked_by_row
+            # SHIFT can only be postponed where a source leaves some type unannotated
+            postponing = bool(masked_by_row.any())
             # per gold step: 1 for SHIFT, 2 for EOA, 0 for a structural step
             gold_kind = (gold_actions[..., SHIFT] > 0.5).long() + 2 * (gold_actions[..., EOA] > 0.5).long()
-            lengths = gold_lengths.clone()
+            slack = max_steps - gold_lengths  # steps that may still be spent postponing
         else:
             max_steps = torch.maximum(torch.ceil(num_words.float() * config.inference_step_factor).long(), num_words + 1)
             open_counts = torch.zeros(batch, self.vocab.num_types, dtype=torch.long, device=device)
@@ -374,22 +496,21 @@ class SRUNERDecoder(nn.Module):
         step_outputs: list[tuple[torch.Tensor, ...]] = []
         t = 0
         while len(rows) > 0:
-            under, read = memory.read(pointer + 1)
-            logits = self.step_logits(torch.cat([under, read], -1), records)
-            probabilities = torch.sigmoid(logits)
-            detached = probabilities.detach()
+            logits = memory.step(pointer + 1)
             if training:
                 kind = gold_kind[rows, gold_index]
-                is_shift = kind == 1
-                prefers_masked = (masked & (detached > detached[:, SHIFT : SHIFT + 1])).any(-1)
-                room = (t + 1) + (lengths - gold_index) <= max_steps
-                postpone = is_shift & prefers_masked & room
+                moves, finished = kind == 1, kind == 2
+                postpone = None
+                if postponing:
+                    probabilities = torch.sigmoid(logits.detach())
+                    prefers_masked = (masked & (probabilities > probabilities[:, SHIFT : SHIFT + 1])).any(-1)
+                    room = gold_index + slack > t
+                    postpone = moves & prefers_masked & room
+                    moves &= ~postpone
                 step_outputs.append((rows, logits, gold_index, postpone))  # targets follow after the loop
-                advance = ~postpone
-                moves = advance & is_shift
-                finished = advance & (kind == 2)
-                gold_index = gold_index + advance.long()
+                gold_index = gold_index + 1 if postpone is None else gold_index + (~postpone).long()
             else:
+                detached = torch.sigmoid(logits)
                 at_end = pointer >= words
                 steps_left = max_steps - t
                 forced_stop = steps_left <= (words - pointer)
@@ -408,8 +529,6 @@ class SRUNERDecoder(nn.Module):
                 step_outputs.append((rows, logits, chosen))
                 moves = chosen[:, SHIFT]
                 finished = chosen[:, EOA]
-            mix = logits.masked_fill(logits < logits[:, SHIFT : SHIFT + 1], float("-inf")).softmax(-1)
-            memory.write(pointer + 1, mix)
             pointer = pointer + moves.long()
             t += 1
             if finished.any():
@@ -417,9 +536,11 @@ class SRUNERDecoder(nn.Module):
                 memory.keep(keep)
                 rows, pointer, words, max_steps = rows[keep], pointer[keep], words[keep], max_steps[keep]
                 if training:
-                    gold_index, masked, lengths = gold_index[keep], masked[keep], lengths[keep]
+                    gold_index, masked, slack = gold_index[keep], masked[keep], slack[keep]
                 else:
                     open_counts, opened_here = open_counts[keep], opened_here[keep]
+        if isinstance(memory, IncrementalMemory):
+            memory.token = None  # break the memory -> graph -> memory cycle; the graph keeps what backward needs
         if training:
             return self._collect_training(step_outputs, batch, gold_actions, masked_by_row)
         return self._collect(step_outputs, batch)
@@ -443,7 +564,8 @@ class SRUNERDecoder(nn.Module):
         rows, steps = self._step_positions(step_outputs)
         logits = torch.cat([out[1] for out in step_outputs])
         gold_index = torch.cat([out[2] for out in step_outputs])
-        postpone = torch.cat([out[3] for out in step_outputs])
+        postpone = torch.cat([out[3] if out[3] is not None else torch.zeros_like(out[0], dtype=torch.bool)
+                              for out in step_outputs])
         probabilities = torch.sigmoid(logits.detach())
         masked = masked_by_row[rows]
         own = (probabilities * self.config.projection_coefficient).clamp(max=1.0)
