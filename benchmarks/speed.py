@@ -147,7 +147,11 @@ def make_decoder(implementation: str, seed: int = 0) -> SRUNERDecoder:
 
 
 class _StateMeter:
-    """Peak bytes of the decoder memory's state tensors (unique storages), recorded at each write."""
+    """Peak bytes of the decoder memory's state tensors (unique storages), recorded after each step.
+
+    Counts the memory object's tensors and, for the incremental memory in training, the
+    buffers its backward pass fills in (``memory.grads``).
+    """
 
     peak = 0
 
@@ -156,16 +160,20 @@ class _StateMeter:
         meter = cls
 
         class Metered(base):
-            def write(self, pointer_slot, weights):
-                super().write(pointer_slot, weights)
+            def step(self, pointer_slot):
+                logits = super().step(pointer_slot)
                 seen, total = set(), 0
-                for value in vars(self).values():
+                values = list(vars(self).values())
+                if getattr(self, "grads", None) is not None:
+                    values += list(vars(self.grads).values())
+                for value in values:
                     if isinstance(value, torch.Tensor):
                         storage = value.untyped_storage()
                         if storage.data_ptr() not in seen:
                             seen.add(storage.data_ptr())
                             total += storage.nbytes()
                 meter.peak = max(meter.peak, total)
+                return logits
 
         Metered.__name__ = base.__name__
         return Metered

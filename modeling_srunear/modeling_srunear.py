@@ -159,10 +159,12 @@ class IncrementalMemory:
         self.row_range = torch.arange(batch, device=slots.device)
         self.rows = self.row_range
         self.padding = slot_kind == PAD_SLOT
-        # clamped offset ids -H-1..H+1 (shifted to 0..2H+2) of every word slot, by pointer slot
-        self.word_slot_ids = torch.arange(num_slots - 1, device=slots.device)  # word slot i is memory slot i + 1
-        offsets = self.word_slot_ids[None, :] + 1 - torch.arange(num_slots, device=slots.device)[:, None]
+        # by pointer slot, the id of every slot's relative offset: -H-1..H+1 shifted to 0..2H+2, and
+        # 2H+3 (a zero row) for the start slot, whose first-slot position is in its seed scores
+        self.slot_ids = torch.arange(num_slots, device=slots.device)
+        offsets = self.slot_ids[None, :] - self.slot_ids[:, None]
         self.offset_ids = offsets.clamp(-self.half - 1, self.half + 1) + self.half + 1
+        self.offset_ids[:, 0] = 2 * self.half + 3
         self.one_hot = torch.eye(num_slots, dtype=slots.dtype, device=slots.device)
         first, last = decoder.mlp[1], decoder.mlp[3]
         parameters = (slots, latent, positions, decoder.action_embeddings.weight,
@@ -178,15 +180,16 @@ class IncrementalMemory:
         decoder, half = self.decoder, self.half
         self.seed, self.embeddings = slots, embeddings
         self.mlp_weights = (first_weight, first_bias, last_weight, last_bias)
-        self.first_weight_t = first_weight.T.contiguous()  # (x @ W.T) is faster than (x @ W) for the backward
         position_scores = positions @ latent.T  # (positions, latents)
-        # scores by clamped offset -H-1..H+1; both ends are the out-of-window embedding
-        self.offset_scores = torch.cat([position_scores[decoder.out_of_window, None], position_scores[: 2 * half + 1],
-                                        position_scores[decoder.out_of_window, None]])
-        seed_scores = slots @ latent.T  # (batch, slots, latents)
-        # the start slot never moves relative to its own embedding and never gets updates
-        self.start_scores, self.start_index = (seed_scores[:, 0] + position_scores[decoder.first_slot]).max(-1)
-        self.word_scores = seed_scores[:, 1:].clone()  # slots after the start: seed + written actions
+        # scores by offset id; both ends are the out-of-window embedding, then the zero row
+        out_of_window = position_scores[decoder.out_of_window, None]
+        self.offset_scores = torch.cat([out_of_window, position_scores[: 2 * half + 1], out_of_window,
+                                        torch.zeros_like(out_of_window)])
+        # latent scores of every slot: seed + written actions; the start slot's never changes
+        # and includes its position; padding never wins
+        self.slot_scores = slots @ latent.T  # (batch, slots, latents)
+        self.slot_scores[:, 0] += position_scores[decoder.first_slot]
+        self.slot_scores.masked_fill_(self.padding[..., None], float("-inf"))
         self.action_scores = embeddings @ latent.T  # (actions, latents)
         self.action_scores_t = self.action_scores.T.contiguous()
         self.weights = slots.new_zeros(slots.shape[0], slots.shape[1], embeddings.shape[0])
@@ -205,13 +208,12 @@ class IncrementalMemory:
         active = len(pointer_slot)
         rows = self.row_range[:active]
         offsets = self.offset_ids[pointer_slot]
-        best, best_index = (self.word_scores + self.offset_scores[offsets]).max(-1)
-        scores = torch.cat([self.start_scores[:, None], best], 1)
+        scores, best_index = (self.slot_scores + self.offset_scores[offsets]).max(-1)
         attention_scale = dropout_scale(scores.shape, decoder.attention_dropout_p, scores)
-        if attention_scale is not None:
-            scores = scores * attention_scale
+        if attention_scale is not None:  # -inf * 0 is nan: mask the padding again
+            scores = (scores * attention_scale).masked_fill_(self.padding, float("-inf"))
         # two read heads: the slot under the pointer (one-hot) and the attention
-        attention = scores.masked_fill_(self.padding, float("-inf")).softmax(-1)
+        attention = scores.softmax(-1)
         heads = torch.stack([self.one_hot[pointer_slot], attention], 1)
         weight_heads = heads @ self.weights  # (active, 2, actions)
         state = torch.baddbmm(heads @ self.seed, weight_heads, self.embeddings.expand(active, -1, -1)).view(active, -1)
@@ -223,7 +225,7 @@ class IncrementalMemory:
         logits = torch.addmm(last_bias, hidden, last_weight.T)
         mix = shift_mix(logits)
         self.weights.index_put_((rows, pointer_slot), mix, accumulate=True)
-        self.word_scores.index_put_((rows, pointer_slot - 1), mix @ self.action_scores, accumulate=True)
+        self.slot_scores.index_put_((rows, pointer_slot), mix @ self.action_scores, accumulate=True)
         return logits, (heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix)
 
     def keep(self, keep: torch.Tensor) -> None:
@@ -232,7 +234,7 @@ class IncrementalMemory:
             done[keep] = False
             self.grads.weights[self.rows[done]] = self.weights[done]
         self.rows, self.seed, self.padding = self.rows[keep], self.seed[keep], self.padding[keep]
-        self.start_scores, self.word_scores, self.weights = self.start_scores[keep], self.word_scores[keep], self.weights[keep]
+        self.slot_scores, self.weights = self.slot_scores[keep], self.weights[keep]
 
 
 class _BackwardState:
@@ -248,8 +250,7 @@ class _BackwardState:
         num_latents, num_actions = latent.shape[0], memory.action_scores.shape[0]
         self.weights = slots.new_zeros(batch, num_slots, num_actions)
         self.weights_grad = torch.zeros_like(self.weights)
-        self.word_scores_grad = slots.new_zeros(batch, num_slots - 1, num_latents)
-        self.start_grad = slots.new_zeros(batch)
+        self.slot_scores_grad = slots.new_zeros(batch, num_slots, num_latents)
         self.offset_grad = torch.zeros_like(memory.offset_scores)
         self.action_scores_t_grad = torch.zeros_like(memory.action_scores_t)
         self.reads: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # rows, heads, grad of state
@@ -270,6 +271,7 @@ class _DecoderBegin(torch.autograd.Function):
     def forward(ctx, memory, slots, latent, positions, embeddings, first_weight, first_bias, last_weight, last_bias):
         memory.prepare(slots, latent, positions, embeddings, first_weight, first_bias, last_weight, last_bias)
         memory.grads = _BackwardState(memory, slots, latent)
+        memory.first_weight_t = first_weight.T.contiguous()  # (x @ W.T) is faster than (x @ W) for the backward
         ctx.memory = memory
         ctx.save_for_backward(slots, latent, positions, embeddings)
         return slots.new_zeros(())  # the token every step and write depends on
@@ -290,17 +292,13 @@ class _DecoderBegin(torch.autograd.Function):
                 heads[rows, t] = step_heads
                 head_grads[rows, t] = step_grads
             grad_slots += heads.view(batch, -1, num_slots).transpose(1, 2) @ head_grads.view(batch, -1, width)
-        # word slots' latent scores
-        word_scores_grad = grads.word_scores_grad
-        grad_slots[:, 1:] += word_scores_grad @ latent
-        grad_latent = word_scores_grad.reshape(-1, num_latents).T @ slots[:, 1:].reshape(-1, width)
-        # the start slot's score: its best latent with the first-slot position
-        start_index, start_grad = memory.start_index, grads.start_grad
-        grad_slots[:, 0] += start_grad[:, None] * latent[start_index]
-        grad_latent.index_add_(0, start_index, start_grad[:, None] * slots[:, 0])
+        # latent scores of the slots; the start slot's include its position
+        slot_scores_grad = grads.slot_scores_grad
+        grad_slots += slot_scores_grad @ latent
+        grad_latent = slot_scores_grad.view(-1, num_latents).T @ slots.reshape(-1, width)
         position_scores_grad = positions.new_zeros(positions.shape[0], num_latents)
-        position_scores_grad[decoder.first_slot].index_add_(0, start_index, start_grad)
-        offset_grad = grads.offset_grad
+        position_scores_grad[decoder.first_slot] = slot_scores_grad[:, 0].sum(0)
+        offset_grad = grads.offset_grad[:-1]  # the start slot's zero row has no parameter
         position_scores_grad[: 2 * half + 1] += offset_grad[1:-1]
         position_scores_grad[decoder.out_of_window] += offset_grad[0] + offset_grad[-1]
         grad_positions = position_scores_grad @ latent
@@ -333,15 +331,17 @@ class _DecoderStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, token, memory, pointer_slot):
-        ctx.memory, ctx.pointer_slot, ctx.rows, ctx.seed = memory, pointer_slot, memory.rows, memory.seed
-        logits, ctx.saved = memory.step_forward(pointer_slot)
+        ctx.memory = memory
+        seed, rows = memory.seed, memory.rows
+        logits, saved = memory.step_forward(pointer_slot)
+        ctx.save_for_backward(pointer_slot, rows, seed, *saved)
         return logits, token.new_zeros(())
 
     @staticmethod
     def backward(ctx, grad_logits, grad_token):
-        memory, grads, pointer_slot, rows = ctx.memory, ctx.memory.grads, ctx.pointer_slot, ctx.rows
-        heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix = ctx.saved
-        ctx.saved = None
+        memory, grads = ctx.memory, ctx.memory.grads
+        pointer_slot, rows, seed, heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix = (
+            ctx.saved_tensors)
         last_weight = memory.mlp_weights[2]
         active = heads.shape[0]
         all_rows = active == grads.weights.shape[0]
@@ -363,21 +363,19 @@ class _DecoderStep(torch.autograd.Function):
         weights = grads.weights if all_rows else grads.weights[rows]  # as they were before this step's write
         # attention head -> scores (softmax backward, padding has attention 0)
         attention = heads[:, 1]
-        grad_attention = (ctx.seed @ grad_heads[:, 1, :, None]).squeeze(-1)
+        grad_attention = (seed @ grad_heads[:, 1, :, None]).squeeze(-1)
         grad_attention += (weights @ grad_weight_heads[:, 1, :, None]).squeeze(-1)
         grad_scores = torch._softmax_backward_data(grad_attention, attention, -1, attention.dtype)
         if attention_scale is not None:
             grad_scores.mul_(attention_scale)
-        grads.start_grad.index_add_(0, rows, grad_scores[:, 0])
-        grad_best = grad_scores[:, 1:]
-        # best latent of each word slot: seed scores, offset scores, written action scores
-        grads.word_scores_grad.index_put_((rows[:, None], memory.word_slot_ids, best_index), grad_best, accumulate=True)
-        grads.offset_grad.index_put_((offsets, best_index), grad_best, accumulate=True)
-        written = weights[:, 1:] * grad_best[..., None]
+        # best latent of each slot: seed scores, offset scores, written action scores
+        grads.slot_scores_grad.index_put_((rows[:, None], memory.slot_ids, best_index), grad_scores, accumulate=True)
+        grads.offset_grad.index_put_((offsets, best_index), grad_scores, accumulate=True)
+        written = weights * grad_scores[..., None]
         grads.action_scores_t_grad.index_add_(0, best_index.view(-1), written.reshape(-1, written.shape[-1]))
         # gradient of the action weights of every slot: both heads and the scores
         grad_weights = heads.transpose(1, 2) @ grad_weight_heads
-        grad_weights[:, 1:] += grad_best[..., None] * memory.action_scores_t[best_index]
+        grad_weights += grad_scores[..., None] * memory.action_scores_t[best_index]
         if all_rows:
             grads.weights_grad += grad_weights
         else:

@@ -54,12 +54,17 @@ class SRUNERPipeline(ChunkPipeline):
             if not isinstance(inputs, str):
                 raise TypeError(f"expected a string (or words with is_split_into_words=True), got {type(inputs).__name__}")
             text, words = inputs, split_words(inputs)
-        chunks = list(self.chunk_words(text, words))
-        for index, chunk in enumerate(chunks):
-            yield self.encode_chunk(text, chunk, is_last=index == len(chunks) - 1)
+        chunks = list(self.encoded_chunks(text, words))
+        for index, (chunk, encoding) in enumerate(chunks):
+            yield self.encode_chunk(text, chunk, is_last=index == len(chunks) - 1, encoding=encoding)
 
     def chunk_words(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[list[tuple[str, int, int]]]:
         """Sentences of words, each cut into windows that fit the encoder; at least one chunk."""
+        for window, _ in self.encoded_chunks(text, words):
+            yield window
+
+    def encoded_chunks(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[tuple[list, Any]]:
+        """``chunk_words`` with the tokenizer's encoding of each chunk where it already has one."""
         limit = self.model.config.max_subword_tokens - self.tokenizer.num_special_tokens_to_add()
         sentences = split_sentences(text)
         position, produced = 0, False
@@ -76,32 +81,35 @@ class SRUNERPipeline(ChunkPipeline):
                 produced = True
                 yield window
         if not produced:
-            yield []
+            yield [], None
 
-    def fit_windows(self, words: list[tuple[str, int, int]], limit: int) -> Iterable[list[tuple[str, int, int]]]:
+    def fit_windows(self, words: list[tuple[str, int, int]], limit: int) -> Iterable[tuple[list, Any]]:
+        """Windows of whole words within ``limit`` subwords, each with its encoding if it is the whole sentence."""
         if not words:
             return
         # one encoding of the whole sentence; subwords per word from its word ids
-        encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, add_special_tokens=False)
+        encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, truncation=False)
         counts = [0] * len(words)
         for word_id in encoding.word_ids(0):
             if word_id is not None:
                 counts[word_id] += 1
         if sum(counts) <= limit:
-            yield words
+            yield words, encoding
             return
         window, used = [], 0
         for word, count in zip(words, counts):
             size = max(count, 1)
             if window and used + size > limit:
-                yield window
+                yield window, None
                 window, used = [], 0
             window.append(word)
             used += size
-        yield window
+        yield window, None
 
-    def encode_chunk(self, text: str, words: list[tuple[str, int, int]], is_last: bool) -> dict[str, Any]:
-        encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, return_tensors="pt", truncation=False)
+    def encode_chunk(self, text: str, words: list[tuple[str, int, int]], is_last: bool, encoding=None) -> dict[str, Any]:
+        if encoding is None:
+            encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, truncation=False)
+        encoding = encoding.convert_to_tensors("pt")
         word_ids = encoding.word_ids(0)
         inputs = {key: encoding[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoding}
         # word index + 1, so that the pipeline's zero padding means "no word"

@@ -25,6 +25,9 @@ HAS_PYSBD = pysbd is not None
 # when whitespace and then an upper-case letter or a digit follow.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+# Characters a sentence break needs (sentence-final punctuation, line and tab breaks); a text
+# with none of them before its last character is one sentence, and the segmenter is skipped.
+_POSSIBLE_BREAK = re.compile(r"[.!?;:\n\r\t\v\f\u2026\u2028\u2029\u3002\uff01\uff1f]")
 
 
 @lru_cache(maxsize=1)
@@ -66,9 +69,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
     Uses pysbd when installed, otherwise `sentence_boundaries_regex`. Only the segmenter's
     sentence *ends* are trusted; spans are rebuilt from them, so coverage holds by construction.
+    A text without sentence-final punctuation or breaks before its last character is one
+    sentence; pysbd is not run on it (it is slow, and most single sentences are like that).
     """
     if not text or text.isspace():
         return []
+    body_end = len(text.rstrip())
+    if not _POSSIBLE_BREAK.search(text, 0, body_end - 1):
+        return spans_from_boundaries(text, [])
     ends = _pysbd_boundaries(text) if HAS_PYSBD else sentence_boundaries_regex(text)
     return spans_from_boundaries(text, ends)
 

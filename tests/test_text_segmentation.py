@@ -186,3 +186,29 @@ def test_works_without_pysbd(monkeypatch):
     assert module.HAS_PYSBD is False
     text = "One here. Two there."
     assert [text[s:e] for s, e in module.split_sentences(text)] == ["One here.", "Two there."]
+
+
+def test_single_sentences_skip_the_segmenter(monkeypatch):
+    """No sentence-final punctuation or break before the last character: one sentence, pysbd not run."""
+    def fail(text):
+        raise AssertionError(f"segmenter called on {text!r}")
+
+    monkeypatch.setattr(seg, "_pysbd_boundaries", fail)
+    monkeypatch.setattr(seg, "sentence_boundaries_regex", fail)
+    text = "  Mutations in the BRCA1 gene (chromosome 17q21) cause breast cancer ! "
+    assert split_sentences(text) == [(2, len(text) - 1)]
+    with pytest.raises(AssertionError, match="segmenter called"):
+        split_sentences("Dr. Smith saw it. Then he left.")
+
+
+@pytest.mark.skipif(not seg.HAS_PYSBD, reason="pysbd is not installed")
+def test_fast_path_agrees_with_pysbd_on_real_sentences(shared_data):
+    from tokenization import read_source
+
+    path = shared_data / "ncbi_disease" / "test.tsv"
+    rows, _ = read_source({"name": "ncbi", "format": "iob", "paths": {"test": str(path)}}, "test")
+    texts = [" ".join(row["tokens"]) for row in rows[:400]]
+    fast = [text for text in texts if not seg._POSSIBLE_BREAK.search(text, 0, len(text.rstrip()) - 1)]
+    assert len(fast) > len(texts) // 2  # the fast path is the common case
+    for text in fast:
+        assert split_sentences(text) == spans_from_boundaries(text, seg._pysbd_boundaries(text)), text
