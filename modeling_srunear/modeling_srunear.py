@@ -472,8 +472,9 @@ class SRUNERDecoder(nn.Module):
         memory = memory_class(self, slots, slot_kind, latent, positions)
 
         rows = torch.arange(batch, device=device)  # batch row of each active sentence
-        pointer = torch.zeros(batch, dtype=torch.long, device=device)
+        slot = torch.ones(batch, dtype=torch.long, device=device)  # memory slot under the word pointer
         words = num_words.clone()
+        num_types = self.vocab.num_types
         if training:
             max_steps = torch.floor(gold_lengths.float() * config.train_step_factor).long()
             gold_index = torch.zeros(batch, dtype=torch.long, device=device)
@@ -488,13 +489,19 @@ class SRUNERDecoder(nn.Module):
             slack = max_steps - gold_lengths  # steps that may still be spent postponing
         else:
             max_steps = torch.maximum(torch.ceil(num_words.float() * config.inference_step_factor).long(), num_words + 1)
-            open_counts = torch.zeros(batch, self.vocab.num_types, dtype=torch.long, device=device)
-            opened_here = torch.zeros_like(open_counts)  # spans opened at the current pointer
-        num_types = self.vocab.num_types
+            # the parser must stop opening and closing spans once the steps left only suffice to shift to the end
+            deadline = max_steps - words  # + pointer, which starts at 0
+            at_end = words == 0
+            # per type: open spans, then spans opened at the current pointer (small integers, exact in float)
+            span_counts = word_vectors.new_zeros(batch, 2 * num_types)
+            eye = torch.eye(num_types, device=device)
+            span_changes = torch.cat([torch.cat([eye, eye], 1), torch.cat([-eye, torch.zeros_like(eye)], 1)])  # (opens, closes) -> counts
+            allowed = torch.zeros(batch, len(self.vocab), dtype=torch.bool, device=device)
+            allowed[:, 2 : 2 + num_types] = ~at_end[:, None]
         step_outputs: list[tuple[torch.Tensor, ...]] = []
         t = 0
         while len(rows) > 0:
-            logits = memory.step(pointer + 1)
+            logits = memory.step(slot)
             if training:
                 kind = gold_kind[rows, gold_index]
                 moves, finished = kind == 1, kind == 2
@@ -508,35 +515,31 @@ class SRUNERDecoder(nn.Module):
                 step_outputs.append((rows, logits, gold_index, postpone))  # targets follow after the loop
                 gold_index = gold_index + 1 if postpone is None else gold_index + (~postpone).long()
             else:
-                detached = torch.sigmoid(logits)
-                at_end = pointer >= words
-                steps_left = max_steps - t
-                forced_stop = steps_left <= (words - pointer)
-                chosen = detached >= config.threshold
-                chosen[:, :2] = False
-                chosen[:, 2 : 2 + num_types] &= ~at_end[:, None]
-                # a REDUCE needs an open span of its type, and the latest one must not start here (empty)
-                chosen[:, 2 + num_types :] &= (open_counts > 0) & (opened_here == 0)
-                structural = chosen.any(-1) & ~forced_stop
+                # actions over the threshold that are allowed: TRANSITION before the end, REDUCE of
+                # a type with an open span whose latest one does not start here (it would be empty)
+                chosen = (torch.sigmoid(logits) >= config.threshold) & allowed
+                structural = chosen.any(-1) & (deadline > t)
                 chosen &= structural[:, None]
-                chosen[:, SHIFT] = ~structural & ~at_end
-                chosen[:, EOA] = ~structural & at_end
-                opens = chosen[:, 2 : 2 + num_types].long()
-                open_counts = open_counts + opens - chosen[:, 2 + num_types :].long()
-                opened_here = torch.where(chosen[:, SHIFT : SHIFT + 1], 0, opened_here + opens)
+                finished = ~structural & at_end
+                moves = ~structural ^ finished
+                chosen[:, EOA], chosen[:, SHIFT] = finished, moves
                 step_outputs.append((rows, logits, chosen))
-                moves = chosen[:, SHIFT]
-                finished = chosen[:, EOA]
-            pointer = pointer + moves.long()
+                span_counts += chosen[:, 2:].to(span_counts.dtype) @ span_changes
+                span_counts[:, num_types:].masked_fill_(moves[:, None], 0.0)
+                deadline = deadline + moves
+                at_end = slot + moves > words
+                allowed[:, 2 : 2 + num_types] = ~at_end[:, None]
+                allowed[:, 2 + num_types :] = (span_counts[:, :num_types] > 0) & (span_counts[:, num_types:] == 0)
+            slot = slot + moves
             t += 1
             if finished.any():
                 keep = (~finished).nonzero().squeeze(1)
                 memory.keep(keep)
-                rows, pointer, words, max_steps = rows[keep], pointer[keep], words[keep], max_steps[keep]
+                rows, slot, words = rows[keep], slot[keep], words[keep]
                 if training:
                     gold_index, masked, slack = gold_index[keep], masked[keep], slack[keep]
                 else:
-                    open_counts, opened_here = open_counts[keep], opened_here[keep]
+                    deadline, at_end, span_counts, allowed = deadline[keep], at_end[keep], span_counts[keep], allowed[keep]
         if isinstance(memory, IncrementalMemory):
             memory.token = None  # break the memory -> graph -> memory cycle; the graph keeps what backward needs
         if training:
@@ -677,13 +680,13 @@ class SRUNERModel(SRUNERPreTrainedModel):
         out = self.decoder(words, num_words)
         probabilities = torch.sigmoid(out["logits"])
         actions, spans = [], []
-        for row in range(len(num_words)):
-            steps = out["step_mask"][row].nonzero().squeeze(1)
-            chosen = out["chosen"][row, steps]
-            taken = [frozenset(step.nonzero().squeeze(1).tolist()) for step in chosen]
+        # steps are a prefix of each row; Python lists once, not small tensor ops per step
+        for length, chosen, scores, words_in_row in zip(
+            out["step_mask"].sum(-1).tolist(), out["chosen"].tolist(), probabilities.tolist(), num_words.tolist()
+        ):
+            taken = [frozenset(i for i, on in enumerate(step) if on) for step in chosen[:length]]
             actions.append(taken)
-            decoded = decode_actions(taken, int(num_words[row]), self.vocab, probabilities[row, steps].tolist())
-            spans.append(decoded.spans)
+            spans.append(decode_actions(taken, words_in_row, self.vocab, scores[:length]).spans)
         return SRUNEROutput(logits=out["logits"], action_probabilities=probabilities, step_mask=out["step_mask"],
                             actions=actions, spans=spans)
 
