@@ -552,11 +552,15 @@ def markdown(result: dict) -> str:
         "",
         "![decoder scaling](decoder_scaling.png)",
         "",
-        "Saved activations grow roughly quadratically for naive (a `(batch, slots, 384)` key tensor "
-        "per step) and much more slowly for incremental, but still super-linearly at long "
-        "sentences: every step saves `(batch, slots, latents)` scores for `amax`/softmax, i.e. "
-        "O(steps x slots). The incremental memory *state* is not smaller than naive's because it "
-        "keeps the seed slot vectors alongside its per-slot scores and weights.",
+        "Naive saves a `(batch, slots, width)` memory and key tensor per step, so its saved "
+        "activations grow quadratically with length. Incremental saves per step the "
+        "`(batch, 2, slots)` read weights and one argmax index per slot (O(slots) numbers, "
+        "against O(slots x width) for naive) plus the step's MLP activations; the action "
+        "weights a step read are restored in backward by undoing the later writes. Its "
+        "*memory state* counts the seed vectors (the same size as naive's memory), per-slot "
+        "scores and action weights, the backward buffers, a transposed copy of the first MLP "
+        "layer (training) and two `(slots, slots)` lookup tables (one-hot rows and offset ids), "
+        "which are the only quadratic terms and are bounded by `max_subword_tokens`.",
         "",
     ]
     inf, tr = result.get("inference"), result.get("training")

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
@@ -147,9 +148,10 @@ class IncrementalMemory:
     with a hand-written backward. Backpropagation keeps per step the (batch, 2, slots) read
     weights, the argmax latent of every slot and the MLP activations; the action weights
     before a write are restored during backward by subtracting that write, so no copy of
-    the memory is kept per step. Gradients of the
-    seed, positions, latents, embeddings and MLP are summed over all steps at the end
-    (:class:`_DecoderBegin`) with a few large matmuls.
+    the memory is kept per step. Gradients of the seed, positions, latents, embeddings and
+    MLP are summed over all steps at the end (:class:`_DecoderBegin`) with a few large
+    matmuls. Such a graph can be backpropagated once (no ``retain_graph`` reuse, no double
+    backward); the naive decoder has no such limit.
     """
 
     def __init__(self, decoder: "SRUNERDecoder", slots: torch.Tensor, slot_kind: torch.Tensor, latent, positions):
@@ -277,6 +279,7 @@ class _DecoderBegin(torch.autograd.Function):
         return slots.new_zeros(())  # the token every step and write depends on
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, _):
         memory, grads = ctx.memory, ctx.memory.grads
         slots, latent, positions, embeddings = ctx.saved_tensors
@@ -338,8 +341,14 @@ class _DecoderStep(torch.autograd.Function):
         return logits, token.new_zeros(())
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_logits, grad_token):
         memory, grads = ctx.memory, ctx.memory.grads
+        if grads is None:
+            raise RuntimeError(
+                "this SRU-NER decoder graph was already backpropagated; the incremental decoder's graph can be "
+                "used once (set config.decoder_implementation='naive' to reuse a graph)"
+            )
         pointer_slot, rows, seed, heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix = (
             ctx.saved_tensors)
         last_weight = memory.mlp_weights[2]

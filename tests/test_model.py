@@ -246,3 +246,11 @@ def test_trains_with_the_transformers_trainer(tiny_model, tokenizer, tmp_path):
     result = trainer.train()
     assert result.global_step == 3 and result.training_loss > 0
     assert not torch.equal(before, tiny_model.decoder.mlp[-1].weight)
+
+
+def test_incremental_graph_cannot_be_backpropagated_twice(tiny_model, tokenizer):
+    tiny_model.train()
+    loss = tiny_model(**batch_for(tiny_model, tokenizer, [dict(e, source="all") for e in SENTENCES])).loss
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="already backpropagated"):
+        loss.backward()
