@@ -165,6 +165,92 @@ def test_decoders_agree_with_every_dropout_on(tokenizer):
     assert not torch.isclose(incremental(**batch_for(incremental, tokenizer, examples)).loss, outputs[0].loss)
 
 
+def test_decoders_agree_on_trained_weights(tokenizer):
+    """After training the incremental decoder, the naive one computes the same on its weights."""
+    torch.manual_seed(4)
+    incremental = SRUNERModel(tiny_config())
+    optimizer = torch.optim.AdamW(incremental.parameters(), lr=3e-3)
+    batch = batch_for(incremental, tokenizer, [dict(e, source="all") for e in SENTENCES])
+    incremental.train()
+    first = None
+    for _ in range(40):
+        loss = incremental(**batch).loss
+        first = float(loss.detach()) if first is None else first
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert float(loss.detach()) < 0.5 * first  # it learned something
+    naive = SRUNERModel(tiny_config(decoder_implementation="naive"))
+    naive.load_state_dict(incremental.state_dict())
+    a, b = infer(incremental, tokenizer, SENTENCES), infer(naive, tokenizer, SENTENCES)
+    torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-5, rtol=0)
+    assert a.actions == b.actions and a.spans == b.spans or all(
+        [s[:3] for s in x] == [s[:3] for s in y] for x, y in zip(a.spans, b.spans))
+    grads = []
+    for model in (incremental, naive):
+        model.train()
+        model.zero_grad()
+        torch.manual_seed(9)
+        model(**batch).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_decoders_agree_on_long_ragged_batches_with_label_masks():
+    """The decoder alone: ragged lengths (sentences finish at different steps), nested spans,
+    sources that leave types unannotated (SHIFT postponement), every dropout on."""
+    import random
+
+    from modeling_srunear.modeling_srunear import SRUNERDecoder, action_vocabulary
+
+    config = tiny_config(positional_dropout=0.2, latent_dropout=0.2, attention_dropout=0.1, mlp_dropout=0.2, half_context=4)
+    vocab = action_vocabulary(config)
+    rng = random.Random(0)
+    lengths = [0, 1, 5, 17, 30, 12]
+    sequences = []
+    for n in lengths:
+        spans = set()
+        for _ in range(n // 3):
+            start = rng.randrange(n)
+            spans.add((start, min(n, start + rng.choice([1, 2, 3])), rng.choice(config.entity_types)))
+        spans = [s for s in spans if not any(t[2] == s[2] and t[0] < s[0] < t[1] < s[1] for t in spans)]
+        sequences.append(encode_spans(spans, n, vocab))
+    gold = torch.zeros(len(lengths), max(map(len, sequences)), len(vocab))
+    for i, steps in enumerate(sequences):
+        for t, step in enumerate(steps):
+            gold[i, t, list(step)] = 1.0
+    gold_lengths = torch.tensor([len(s) for s in sequences])
+    sources = torch.tensor([0, 1, 2, 0, 1, 0])
+    torch.manual_seed(0)
+    words = torch.randn(len(lengths), max(lengths), 32)
+    outputs, grads = [], []
+    torch.manual_seed(1)
+    reference = SRUNERDecoder(config, 32)
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.normal_(0, 0.5)
+    for implementation in ("incremental", "naive"):
+        config.decoder_implementation = implementation
+        decoder = SRUNERDecoder(config, 32)
+        decoder.load_state_dict(reference.state_dict())
+        decoder.train()
+        inputs = words.clone().requires_grad_(True)
+        torch.manual_seed(2)
+        out = decoder(inputs, torch.tensor(lengths), gold, gold_lengths, sources)
+        mask = out["step_mask"]
+        loss = F.binary_cross_entropy_with_logits(out["logits"][mask], out["targets"][mask], reduction="sum")
+        loss.backward()
+        outputs.append(out)
+        grads.append({"words": inputs.grad, **{n: p.grad for n, p in decoder.named_parameters()}})
+    assert torch.equal(outputs[0]["step_mask"], outputs[1]["step_mask"])
+    assert outputs[0]["step_mask"].sum() > gold_lengths.sum()  # some SHIFTs were postponed
+    probabilities = [torch.sigmoid(out["logits"][out["step_mask"]]) for out in outputs]
+    torch.testing.assert_close(probabilities[0], probabilities[1], atol=1e-5, rtol=0)
+    for name in grads[1]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
+
+
 def test_empty_sentence_gives_no_spans_and_trains(tiny_model, tokenizer):
     out = infer(tiny_model, tokenizer, [{"tokens": []}])
     assert out.spans == [[]] and out.actions == [[frozenset({EOA})]]
