@@ -88,18 +88,6 @@ def machine() -> dict:
     }
 
 
-def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float], object]:
-    result = None
-    for _ in range(warmup):
-        result = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times, result
-
-
 # ---------------------------------------------------------------- 1. decoder scaling
 
 def random_nested_spans(n: int, rng: random.Random, density: float = 0.12) -> list[tuple[int, int, str]]:
@@ -284,7 +272,7 @@ def decoder_agreement(n: int = 24, batch: int = 4) -> dict:
 def run_decoder_benchmark(lengths, batch: int, quick: bool) -> list[dict]:
     rows = []
     for n in lengths:
-        repeats = 2 if quick else (3 if n >= 256 else 5)
+        repeats = 2 if quick else (3 if n >= 256 else 7)
         warmup = 1 if n < 256 else 0  # the code paths are warm from the shorter lengths by then
         for mode in ("train", "infer"):
             for row in decoder_pair(n, batch, mode, repeats, warmup):
@@ -638,7 +626,7 @@ def main(argv=None) -> dict:
             result["training"] = training
             result["training_throughput_ratio"] = training["srunear_sentences_per_s"] / training["token_classification_sentences_per_s"]
             print("2. inference throughput", flush=True)
-            inference = run_inference_benchmark(test, sr_folder, tc_folder, 16, 1 if args.quick else 3)
+            inference = run_inference_benchmark(test, sr_folder, tc_folder, 16, 1 if args.quick else 5)
             result["inference"] = inference
             result["inference_throughput_ratio"] = inference["srunear_sentences_per_s"] / inference["token_classification_sentences_per_s"]
     result["total_seconds"] = time.perf_counter() - began
