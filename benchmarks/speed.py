@@ -19,6 +19,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -249,6 +250,44 @@ def decoder_pair(n: int, batch: int, mode: str, repeats: int, warmup: int) -> li
     return rows
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def peak_rss_child(implementation: str, n: int, batch: int, mode: str) -> None:
+    """In a fresh process: print the peak resident memory (MiB) one decoder run adds to the process.
+
+    After the setup and a warm-up run, freed memory is handed back (``malloc_trim``) and the kernel's
+    high-water mark is reset (``/proc/self/clear_refs``, Linux >= 4.0); the run's peak is
+    then ``VmHWM`` minus the resident memory before it.
+    """
+    import ctypes
+
+    torch.set_num_threads(THREADS)
+    run, _ = decoder_runner(implementation, n, batch, mode)
+    run()  # one-time allocations (thread pools, kernel workspaces) belong to no particular run
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    run()
+    print((_status_kib("VmHWM") - before) / 1024)
+
+
+def peak_rss_mib(implementation: str, n: int, batch: int, mode: str) -> float | None:
+    """Peak resident memory one decoder run adds, measured in a fresh process (None where Linux's
+    ``/proc`` cannot reset the high-water mark)."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import speed; "
+            f"speed.peak_rss_child({implementation!r}, {n}, {batch}, {mode!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  peak RSS not measured ({done.stderr.strip().splitlines()[-1:]})", flush=True)
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def decoder_agreement(n: int = 24, batch: int = 4) -> dict:
     """Max |logit difference| of naive vs incremental, same weights, teacher-forced and free, eval mode."""
     decoder = make_decoder("naive")
@@ -276,10 +315,12 @@ def run_decoder_benchmark(lengths, batch: int, quick: bool) -> list[dict]:
         warmup = 1 if n < 256 else 0  # the code paths are warm from the shorter lengths by then
         for mode in ("train", "infer"):
             for row in decoder_pair(n, batch, mode, repeats, warmup):
+                row["peak_rss_mib"] = peak_rss_mib(row["implementation"], n, batch, mode)
                 rows.append(row)
                 print(f"  decoder {mode:5s} n={n:4d} {row['implementation']:11s} {row['ms_per_step']:8.3f} ms/step "
                       f"{row['ms_per_sentence']:9.2f} ms/sent steps={row['steps']:4d} "
-                      f"saved={row['saved_activation_mib']:9.2f} MiB state={row['memory_state_peak_mib']:7.2f} MiB",
+                      f"saved={row['saved_activation_mib']:9.2f} MiB state={row['memory_state_peak_mib']:7.2f} MiB "
+                      f"peak RSS +{row['peak_rss_mib']} MiB",
                       flush=True)
     return rows
 
@@ -439,8 +480,8 @@ def growth_exponent(rows: list[dict], implementation: str, mode: str, key: str) 
     """Log-log slope of ``key`` vs length between the shortest and longest length."""
     import math
 
-    pick = sorted((r["words"], r[key]) for r in rows if r["implementation"] == implementation and r["mode"] == mode)
-    if len(pick) < 2 or pick[0][1] <= 0:
+    pick = sorted((r["words"], r.get(key)) for r in rows if r["implementation"] == implementation and r["mode"] == mode)
+    if len(pick) < 2 or pick[0][1] is None or pick[-1][1] is None or pick[0][1] <= 0:
         return None
     (n0, v0), (n1, v1) = pick[0], pick[-1]
     return math.log(v1 / v0) / math.log(n1 / n0)
@@ -452,7 +493,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.3))
     styles = {"incremental": "o-", "naive": "s--"}
     for implementation in ("incremental", "naive"):
         for mode, color in (("train", "tab:red"), ("infer", "tab:blue")):
@@ -466,7 +507,11 @@ def plot(rows: list[dict], path: Path) -> None:
             else:
                 axes[2].plot(xs, [r["memory_state_peak_mib"] for r in pick], styles[implementation], color=color,
                              label=f"{implementation} infer: memory state")
-    titles = ("decoder time per sentence (ms)", "decoder time per step (ms)", "decoder memory (MiB)")
+            if all(r.get("peak_rss_mib") for r in pick):
+                axes[3].plot(xs, [r["peak_rss_mib"] for r in pick], styles[implementation], color=color,
+                             label=f"{implementation} {mode}")
+    titles = ("decoder time per sentence (ms)", "decoder time per step (ms)", "decoder memory (MiB)",
+              "peak resident memory a run adds (MiB)")
     for ax, title in zip(axes, titles):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -520,8 +565,8 @@ def markdown(result: dict) -> str:
         "",
         "## Decoder alone (random word vectors, random nested gold spans)",
         "",
-        "| mode | words | impl | steps | ms/step | ms/sentence | saved activations MiB | memory state MiB | speedup (naive/incr.) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | words | impl | steps | ms/step | ms/sentence | saved activations MiB | memory state MiB | peak RSS added MiB | speedup (naive/incr.) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     sp = result["decoder_speedups"]
     for r in result["decoder"]:
@@ -529,6 +574,7 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {r['mode']} | {r['words']} | {r['implementation']} | {r['steps']} | {r['ms_per_step']:.3f} | "
             f"{r['ms_per_sentence']:.2f} | {r['saved_activation_mib']:.2f} | {r['memory_state_peak_mib']:.2f} | "
+            f"{'n/a' if r.get('peak_rss_mib') is None else format(r['peak_rss_mib'], '.1f')} | "
             f"{'' if s is None else f'{s:.2f}x'} |"
         )
     agreement = result["decoder_agreement"]
@@ -612,8 +658,8 @@ def main(argv=None) -> dict:
     result["memory_growth_exponent"] = {
         f"{impl}_{mode}_{key}": growth_exponent(rows, impl, mode, key)
         for impl in ("incremental", "naive")
-        for mode, key in (("train", "saved_activation_mib"), ("train", "ms_per_sentence"),
-                          ("infer", "memory_state_peak_mib"), ("infer", "ms_per_sentence"))
+        for mode, key in (("train", "saved_activation_mib"), ("train", "ms_per_sentence"), ("train", "peak_rss_mib"),
+                          ("infer", "memory_state_peak_mib"), ("infer", "ms_per_sentence"), ("infer", "peak_rss_mib"))
     }
     result["inference_throughput_ratio"] = None
     result["training_throughput_ratio"] = None

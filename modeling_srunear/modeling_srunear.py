@@ -133,6 +133,7 @@ class NaiveMemory:
         return logits
 
     def keep(self, rows: torch.Tensor) -> None:
+        """Drop the sentences that finished; ``rows`` holds the positions of the others."""
         self.memory, self.slot_kind = self.memory[rows], self.slot_kind[rows]
 
 
@@ -195,7 +196,6 @@ class IncrementalMemory:
         self.action_scores = embeddings @ latent.T  # (actions, latents)
         self.action_scores_t = self.action_scores.T.contiguous()
         self.weights = slots.new_zeros(slots.shape[0], slots.shape[1], embeddings.shape[0])
-        self.width = slots.shape[-1]
 
     def step(self, pointer_slot: torch.Tensor) -> torch.Tensor:
         """Read the memory at the pointer, return the step's action logits, write the step's mix."""
@@ -231,6 +231,7 @@ class IncrementalMemory:
         return logits, (heads, weight_heads, best_index, offsets, attention_scale, state, mlp_scale, hidden, mix)
 
     def keep(self, keep: torch.Tensor) -> None:
+        """Drop the sentences that finished; ``keep`` holds the positions of the others."""
         if self.tracking:  # the final weights of finished sentences start the backward pass
             done = torch.ones(len(self.rows), dtype=torch.bool, device=keep.device)
             done[keep] = False
@@ -240,7 +241,7 @@ class IncrementalMemory:
 
 
 class _BackwardState:
-    """Buffers the step and write backward passes fill in and :class:`_DecoderBegin` reads.
+    """Buffers the steps' backward passes fill in and :class:`_DecoderBegin` reads.
 
     ``weights`` starts as the final action weights of every sentence and is rolled back
     write by write; ``weights_grad`` is dL/d(action weights) summed over the steps after
