@@ -340,3 +340,18 @@ def test_incremental_graph_cannot_be_backpropagated_twice(tiny_model, tokenizer)
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="already backpropagated"):
         loss.backward()
+
+
+def test_decoder_runs_in_float32_under_mixed_precision(tiny_model, tokenizer):
+    """Under bf16 autocast the encoder runs in bf16 but the decoder's steps stay float32."""
+    tiny_model.eval()  # no dropout: the two runs differ only by the encoder's rounding
+    batch = batch_for(tiny_model, tokenizer, [dict(e, source="all") for e in SENTENCES])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = tiny_model(**batch)
+    assert out.logits.dtype == torch.float32
+    out.loss.backward()
+    grads = [p.grad for p in tiny_model.decoder.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    with torch.no_grad():
+        reference = tiny_model(**batch)
+    assert abs(float(reference.loss) - float(out.loss.detach())) < 0.05 * float(reference.loss)
