@@ -2,7 +2,7 @@
 
     python -m srunear.quickstart [--output-dir srunear-quickstart] [--epochs 12]
 
-Builds a model on the offline all-MiniLM-L6-v2 encoder, trains it on two sources that
+Builds a model on the offline all-MiniLM-L6-v2 encoder, trains it on sources that
 annotate different entity types (label masks at work), saves it with its pipeline,
 reloads it through ``pipeline("srunear-ner")`` and prints the entities it finds.
 """

@@ -1,8 +1,10 @@
 """A small hand-written multi-source corpus for the quick start and for tests.
 
-Two sources annotate different entity types, the way real biomedical corpora do:
+Sources annotate different entity types, the way real biomedical corpora do:
 ``genes_dna`` marks proteins and DNA regions (a protein name often sits inside a DNA
-mention, so spans nest) and ``chemicals_diseases`` marks chemicals and diseases.
+mention, so spans nest), ``chemicals_diseases`` marks chemicals and diseases, and a
+few ``all_types`` sentences mark all four (they tell the model where a type is absent,
+which the two partial sources cannot: each leaves the other's types unannotated).
 Sentences are written from templates so that every span is exact by construction.
 """
 
@@ -65,21 +67,33 @@ def _render(template: str, fills: dict[str, str], types: dict[str, str]) -> dict
     return {"tokens": tokens, "spans": [list(s) for s in spans]}
 
 
+GENE_TYPES = {"P": "Protein", "Q": "Protein", "R": "Protein"}
+CHEMICAL_TYPES = {"C": "Chemical", "D": "Disease", "E": "Chemical"}
+
+
 def sample_examples(per_source: int = 24, seed: int = 0) -> list[dict]:
-    """``per_source`` sentences from each of the two sources, reproducibly shuffled."""
+    """``per_source`` sentences from each partial source and a third as many fully annotated ones,
+    reproducibly shuffled."""
     rng = random.Random(seed)
     examples = []
     for i in range(per_source):
         p, q, r = rng.sample(PROTEINS, 3)
         c, e = rng.sample(CHEMICALS, 2)
         fills = {"P": p, "Q": q, "R": r, "C": c, "E": e, "D": rng.choice(DISEASES)}
-        example = _render(GENE_TEMPLATES[i % len(GENE_TEMPLATES)], fills, {"P": "Protein", "Q": "Protein", "R": "Protein"})
-        examples.append(dict(example, source="genes_dna"))
-        example = _render(CHEMICAL_TEMPLATES[i % len(CHEMICAL_TEMPLATES)], fills, {"C": "Chemical", "D": "Disease", "E": "Chemical"})
-        examples.append(dict(example, source="chemicals_diseases"))
+        gene_template = GENE_TEMPLATES[i % len(GENE_TEMPLATES)]
+        chemical_template = CHEMICAL_TEMPLATES[i % len(CHEMICAL_TEMPLATES)]
+        examples.append(dict(_render(gene_template, fills, GENE_TYPES), source="genes_dna"))
+        examples.append(dict(_render(chemical_template, fills, CHEMICAL_TYPES), source="chemicals_diseases"))
+        if i % 3 == 0:
+            template = gene_template if i % 2 == 0 else chemical_template
+            examples.append(dict(_render(template, fills, {**GENE_TYPES, **CHEMICAL_TYPES}), source="all_types"))
     rng.shuffle(examples)
     return examples
 
 
-SAMPLE_SOURCES = {"genes_dna": ["Protein", "DNA"], "chemicals_diseases": ["Chemical", "Disease"]}
+SAMPLE_SOURCES = {
+    "genes_dna": ["Protein", "DNA"],
+    "chemicals_diseases": ["Chemical", "Disease"],
+    "all_types": ["Protein", "DNA", "Chemical", "Disease"],
+}
 SAMPLE_TYPES = ["Protein", "DNA", "Chemical", "Disease"]

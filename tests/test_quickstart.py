@@ -4,7 +4,9 @@ from srunear.quickstart import main
 from srunear.sample_corpus import SAMPLE_SOURCES, SAMPLE_TEXT, SAMPLE_TYPES, sample_examples
 
 
-def test_sample_corpus_has_two_sources_nesting_and_unannotated_mentions():
+def test_sample_corpus_has_partial_and_full_sources_nesting_and_unannotated_mentions():
+    from srunear.sample_corpus import CHEMICALS
+
     examples = sample_examples()
     assert {e["source"] for e in examples} == set(SAMPLE_SOURCES)
     for example in examples:
@@ -14,6 +16,11 @@ def test_sample_corpus_has_two_sources_nesting_and_unannotated_mentions():
     nested = [a for a in spans for b in spans if a != b and b[0] <= a[0] and a[1] <= b[1]]
     assert nested, "protein names inside DNA mentions"
     assert set(SAMPLE_TYPES) == {t for _, _, t in spans}
+    # the partial sources leave the other source's mentions unannotated: what label masks are for
+    gene_sentences = [e for e in examples if e["source"] == "genes_dna"]
+    assert any(set(e["tokens"]) & set(CHEMICALS) for e in gene_sentences)
+    full = [e for e in examples if e["source"] == "all_types"]
+    assert full and {t for e in full for _, _, t in e["spans"]} == set(SAMPLE_TYPES)
 
 
 def test_quickstart_trains_saves_reloads_and_finds_entities(tmp_path, capsys):
