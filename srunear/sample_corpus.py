@@ -5,12 +5,16 @@ Sources annotate different entity types, the way real biomedical corpora do:
 mention, so spans nest), ``chemicals_diseases`` marks chemicals and diseases, and a
 few ``all_types`` sentences mark all four (they tell the model where a type is absent,
 which the two partial sources cannot: each leaves the other's types unannotated).
-Sentences are written from templates so that every span is exact by construction.
+Sentences are written from templates so that every span is exact by construction, and
+split into words the way the pipeline splits text (``split_words``: "IL-2" is three words),
+so that what the model learns on matches what it tags.
 """
 
 from __future__ import annotations
 
 import random
+
+from modeling_srunear.text_segmentation import split_words
 
 PROTEINS = ["IL-2", "NF-kappa B", "p53", "STAT3", "c-Jun", "GATA-1", "TNF-alpha", "CD28", "BRCA1", "Oct-2"]
 CHEMICALS = ["cisplatin", "aspirin", "lithium", "haloperidol", "doxorubicin", "nicotine", "caffeine", "heparin"]
@@ -55,12 +59,12 @@ def _render(template: str, fills: dict[str, str], types: dict[str, str]) -> dict
         piece = piece.rstrip("]")
         if piece.startswith("{") and piece.endswith("}"):
             key = piece[1:-1]
-            words = fills[key].split()
+            words = [word for word, _, _ in split_words(fills[key])]
             if types.get(key):
                 spans.append((len(tokens), len(tokens) + len(words), types[key]))
             tokens += words
         elif piece:
-            tokens.append(piece)
+            tokens += [word for word, _, _ in split_words(piece)]
         if closes:
             start, entity_type = outer.pop()
             spans.append((start, len(tokens), entity_type))
