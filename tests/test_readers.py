@@ -25,6 +25,7 @@ from tokenization import (
     resolve_overlaps,
     tags_to_spans,
 )
+from modeling_srunear.text_segmentation import split_words
 from tokenization import corpora
 
 
@@ -186,10 +187,16 @@ def test_jsonl_nested_keeps_nested_mentions(tmp_path):
                                 {"start": 0, "end": 3, "entity_type": "protein", "text": "IL-2 receptor alpha"},
                                 {"start": 0, "end": 1, "entity_type": "protein", "text": "IL-2"}]}
     path = write(tmp_path / "dev.jsonl", json.dumps(line) + "\n")
-    dataset, report = load_source({"name": "genia", "format": "jsonl_nested", "paths": {"dev": str(path)}}, "dev")
+    config = {"name": "genia", "format": "jsonl_nested", "paths": {"dev": str(path)}}
+    dataset, report = load_source(dict(config, pipeline_words=False), "dev")
     assert dataset.features == EXAMPLE_FEATURES
     assert sorted(entities(dataset[0])) == [("DNA", "IL-2 receptor alpha gene"), ("protein", "IL-2"), ("protein", "IL-2 receptor alpha")]
     assert dataset[0]["doc_id"] == "MEDLINE:1" and dataset[0]["source"] == "genia"
+    assert report.lost == 0
+    # by default the tokens are split as the pipeline splits text, and the spans follow
+    dataset, report = load_source(config, "dev")
+    assert dataset[0]["tokens"] == ["IL", "-", "2", "receptor", "alpha", "gene"]
+    assert sorted(entities(dataset[0])) == [("DNA", "IL - 2 receptor alpha gene"), ("protein", "IL - 2"), ("protein", "IL - 2 receptor alpha")]
     assert report.lost == 0
 
 
@@ -497,3 +504,39 @@ def test_document_examples_keep_or_count_every_entity(data):
         assert (text[start:end], span.type) in wanted
     for example in examples:
         assert [text[s:e] for s, e in example.offsets] == example.tokens
+
+
+# --------------------------------------------------------------------------- pipeline words
+
+_TOKENS = st.sampled_from(["IL-2", "c-fos", "NF-kappa", "B", "(", ")", "p53", "5.5", "alpha/beta", "don't", "--",
+                           "\u03b1-actin", "T", "cells", ",", ".", "x", "IL-2R(alpha)", "\u00b0C", "2'-O"])
+
+
+@st.composite
+def tokenized_examples(draw):
+    tokens = draw(st.lists(_TOKENS, min_size=1, max_size=12))
+    spans = []
+    for _ in range(draw(st.integers(0, 4))):
+        start = draw(st.integers(0, len(tokens) - 1))
+        end = draw(st.integers(start + 1, len(tokens)))
+        spans.append(corpora.Span(start, end, draw(st.sampled_from(["A", "B"]))))
+    text = " ".join(tokens)
+    offsets, cursor = [], 0
+    for token in tokens:
+        offsets.append((cursor, cursor + len(token)))
+        cursor += len(token) + 1
+    return corpora.Example(tokens, spans, "src", "doc", text, offsets)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tokenized_examples())
+def test_pipeline_words_keep_every_span_and_offset(example):
+    split = corpora.pipeline_words(example)
+    assert [w for w, _, _ in split_words(" ".join(example.tokens))] == split.tokens  # what the pipeline sees
+    for old, new in zip(example.spans, split.spans):
+        assert new.end > new.start and new.type == old.type
+        assert "".join(split.tokens[new.start : new.end]) == "".join(example.tokens[old.start : old.end])
+    for word, (start, end) in zip(split.tokens, split.offsets):
+        assert example.text[start:end] == word
+    again = corpora.pipeline_words(split)
+    assert again.tokens == split.tokens and again.spans == split.spans and again.offsets == split.offsets

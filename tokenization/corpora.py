@@ -10,11 +10,18 @@ A source is described by a plain dict (as found in a YAML training config):
     prefix_types: false             # true: types become "{name}:{type}", kept apart from other sources
     merge_sentences: false          # true: merge consecutive sentences of a document up to max_words
     max_words: 256                  # longer sentences are kept but counted as `too_long`
+    pipeline_words: true            # split tokens at punctuation as the pipeline splits raw text
 
 Tag map: a corpus type found in the map is renamed to its value (several types may share one
 value, which merges them), or dropped when the value is null. A type missing from the map keeps
 its name, unless the map has a `"*"` entry, which then applies to every unlisted type
 (`"*": null` keeps only the listed types). Dropped entities are counted as `dropped_type`.
+
+Pipeline words: `pipeline("srunear-ner")` splits raw text into words at whitespace and at
+every punctuation character (BERT's pre-tokenizer), so "IL-2" is three words there. Corpora
+such as GENIA and JNLPBA keep "IL-2" as one token; a model trained on those tokens would
+meet word sequences at tagging time it never saw. By default every token is therefore split
+the same way and spans follow (`pipeline_words: false` keeps the corpus's own tokens).
 
 Record formats (jsonl_nested, hf_token_classification, bigbio_kb) go through
 `datasets.load_dataset`, local files and Hub datasets alike; line formats (iob, pubtator) are
@@ -30,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+
+from modeling_srunear.text_segmentation import split_words
 
 from .documents import CharEntity, document_examples
 from .schema import EXAMPLE_FEATURES, CorpusFormatError, Example, ReadReport, Span
@@ -75,6 +84,7 @@ class SourceConfig:
     prefix_types: bool = False
     merge_sentences: bool = False
     max_words: int | None = 256
+    pipeline_words: bool = True  # split tokens at punctuation as the pipeline does (see the module docstring)
     label_names: list[str] | None = None  # for integer tags that carry no ClassLabel names
     tokens_column: str = "tokens"
     tags_column: str = "ner_tags"
@@ -534,7 +544,9 @@ def resolve_overlaps(spans: Iterable[Span]) -> tuple[list[Span], dict[str, list[
 
 
 def _clean_example(example: Example, config: SourceConfig, report: ReadReport) -> Example:
-    """Apply the tag map and overlap rules to one sentence, counting everything removed."""
+    """Apply the word split, tag map and overlap rules to one sentence, counting everything removed."""
+    if config.pipeline_words:
+        example = pipeline_words(example)
     spans, dropped = map_types(example.spans, config.tag_map, config.name if config.prefix_types else None)
     for span in dropped:
         report.note("dropped_type", f"{example.doc_id}: {span.type} {' '.join(example.tokens[span.start:span.end])!r}")
@@ -550,6 +562,29 @@ def _clean_example(example: Example, config: SourceConfig, report: ReadReport) -
         report.note("too_long", f"{example.doc_id}: {len(example.tokens)} words > {config.max_words}")
     example.spans = spans
     return example
+
+
+def pipeline_words(example: Example) -> Example:
+    """The example with every token split into words as the pipeline splits raw text; spans follow.
+
+    A token the splitter would drop entirely (it has no word characters or punctuation) stays
+    one word, so no span can lose its ends. Character offsets, when the example has them,
+    are split with the tokens.
+    """
+    tokens: list[str] = []
+    offsets: list[tuple[int, int]] = []
+    first: list[int] = []  # first new word of each old token
+    has_offsets = len(example.offsets) == len(example.tokens)
+    for index, token in enumerate(example.tokens):
+        first.append(len(tokens))
+        pieces = split_words(token) or [(token, 0, len(token))]
+        tokens.extend(word for word, _, _ in pieces)
+        if has_offsets:
+            base = example.offsets[index][0]
+            offsets.extend((base + start, base + end) for _, start, end in pieces)
+    first.append(len(tokens))
+    spans = [Span(first[span.start], first[span.end], span.type) for span in example.spans]
+    return Example(tokens, spans, example.source, example.doc_id, example.text, offsets if has_offsets else list(example.offsets))
 
 
 def merge_examples(examples: Iterable[Example], max_words: int | None) -> Iterator[Example]:
