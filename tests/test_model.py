@@ -166,23 +166,20 @@ def test_decoders_agree_with_every_dropout_on(tokenizer):
 
 
 def test_decoders_agree_on_trained_weights(tokenizer):
-    """After training the incremental decoder, the naive one computes the same on its weights."""
+    """After training the incremental decoder until it finds nested spans, the naive one computes the same."""
     torch.manual_seed(4)
     incremental = SRUNERModel(tiny_config())
-    optimizer = torch.optim.AdamW(incremental.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(incremental.parameters(), lr=1e-2)
     batch = batch_for(incremental, tokenizer, [dict(e, source="all") for e in SENTENCES])
     incremental.train()
-    first = None
-    for _ in range(40):
-        loss = incremental(**batch).loss
-        first = float(loss.detach()) if first is None else first
-        loss.backward()
+    for _ in range(200):
+        incremental(**batch).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    assert float(loss.detach()) < 0.5 * first  # it learned something
     naive = SRUNERModel(tiny_config(decoder_implementation="naive"))
     naive.load_state_dict(incremental.state_dict())
     a, b = infer(incremental, tokenizer, SENTENCES), infer(naive, tokenizer, SENTENCES)
+    assert {(5, 7, "Gene"), (5, 6, "Gene")} <= {s[:3] for s in a.spans[2]}  # trained: it finds the nested genes
     torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-5, rtol=0)
     assert a.actions == b.actions
     assert [[s[:3] for s in row] for row in a.spans] == [[s[:3] for s in row] for row in b.spans]
