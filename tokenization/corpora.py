@@ -569,15 +569,17 @@ def pipeline_words(example: Example) -> Example:
 
     A token the splitter would drop entirely (it has no word characters or punctuation) stays
     one word, so no span can lose its ends. Character offsets, when the example has them,
-    are split with the tokens.
+    are split with the tokens. Most sentences need no split and come back as they are.
     """
+    if all(_one_word(token) for token in example.tokens):
+        return example
     tokens: list[str] = []
     offsets: list[tuple[int, int]] = []
     first: list[int] = []  # first new word of each old token
     has_offsets = len(example.offsets) == len(example.tokens)
     for index, token in enumerate(example.tokens):
         first.append(len(tokens))
-        pieces = split_words(token) or [(token, 0, len(token))]
+        pieces = [(token, 0, len(token))] if _one_word(token) else split_words(token) or [(token, 0, len(token))]
         tokens.extend(word for word, _, _ in pieces)
         if has_offsets:
             base = example.offsets[index][0]
@@ -585,6 +587,11 @@ def pipeline_words(example: Example) -> Example:
     first.append(len(tokens))
     spans = [Span(first[span.start], first[span.end], span.type) for span in example.spans]
     return Example(tokens, spans, example.source, example.doc_id, example.text, offsets if has_offsets else list(example.offsets))
+
+
+def _one_word(token: str) -> bool:
+    """One character, or ASCII letters and digits only: the pipeline's splitter leaves it whole."""
+    return len(token) == 1 or (token.isascii() and token.isalnum())
 
 
 def merge_examples(examples: Iterable[Example], max_words: int | None) -> Iterator[Example]:
