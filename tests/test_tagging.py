@@ -266,25 +266,23 @@ def test_missing_input_file_is_reported(ner, tmp_path):
         run(ner, [tmp_path / "nowhere.txt"], tmp_path / "out.jsonl")
 
 
-def test_malformed_json_line_names_file_and_line(ner, tmp_path):
-    source = tmp_path / "bad.jsonl"
-    source.write_text('{"id": "a", "text": "fine"}\n\n{"id": "b", "text": \n', encoding="utf-8")
-    with pytest.raises(TaggingError, match=r"bad\.jsonl:3: malformed JSON line"):
-        run(ner, [source], tmp_path / "out.jsonl")
+@pytest.mark.parametrize("name, content, error, message", [
+    ("bad.jsonl", '{"id": "a", "text": "fine"}\n\n{"id": "b", "text": \n', TaggingError, r"bad\.jsonl:3: malformed JSON line"),
+    ("bad.jsonl", '{"id": "a", "body": "x"}\n', TaggingError, r"bad\.jsonl:1: no 'text' key"),
+    ("bad.pubtator", "1|t|Title\n1|a|Abstract\n1\t0\t5\tTitle\n", CorpusFormatError, r"bad\.pubtator:3: expected 'PMID<TAB>start"),
+    ("bad.pubtator", "1|t|Title\n1|a|Abstract\nnot pubtator at all\n", CorpusFormatError, r"bad\.pubtator:3: expected 'PMID\|t\|title'"),
+])
+def test_malformed_input_names_file_and_line(ner, tmp_path, name, content, error, message):
+    source = tmp_path / name
+    source.write_text(content, encoding="utf-8")
+    with pytest.raises(error, match=message):
+        run(ner, [source], tmp_path / f"out{source.suffix}")
+
+
+def test_json_lines_text_key_is_configurable(tmp_path):
+    source = tmp_path / "other.jsonl"
     source.write_text('{"id": "a", "body": "x"}\n', encoding="utf-8")
-    with pytest.raises(TaggingError, match=r"bad\.jsonl:1: no 'text' key"):
-        run(ner, [source], tmp_path / "out.jsonl")
     assert [d.text for d in read_documents([source], text_key="body")] == ["x"]
-
-
-def test_malformed_pubtator_line_names_file_and_line(ner, tmp_path):
-    source = tmp_path / "bad.pubtator"
-    source.write_text("1|t|Title\n1|a|Abstract\n1\t0\t5\tTitle\n", encoding="utf-8")
-    with pytest.raises(CorpusFormatError, match=r"bad\.pubtator:3: expected 'PMID<TAB>start"):
-        run(ner, [source], tmp_path / "out.pubtator")
-    source.write_text("1|t|Title\n1|a|Abstract\nnot pubtator at all\n", encoding="utf-8")
-    with pytest.raises(CorpusFormatError, match=r"bad\.pubtator:3: expected 'PMID\|t\|title'"):
-        run(ner, [source], tmp_path / "out.pubtator")
 
 
 def test_duplicate_ids_and_foreign_outputs_are_refused(ner, inputs, tmp_path):
