@@ -3,7 +3,7 @@
 from transformers import AutoConfig, AutoModel
 
 from .configuration_srunear import SRUNERConfig
-from .modeling_srunear import SRUNERDataCollator, SRUNERModel, SRUNEROutput, action_loss, source_label_mask
+from .modeling_srunear import SRUNERDataCollator, SRUNERModel, SRUNEROutput, action_loss, merge_head_spans, source_label_mask
 from .transition_system import (
     EOA,
     SHIFT,
@@ -32,6 +32,7 @@ __all__ = [
     "decode_actions",
     "encode_spans",
     "find_crossing_spans",
+    "merge_head_spans",
     "source_label_mask",
 ]
 

@@ -4,30 +4,66 @@ from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
 
+# Choices of the settings where we offer an alternative to the paper; the first is the default.
+CHOICES = {
+    "heads": ("per_source", "shared"),
+    "decoding": ("paper", "threshold"),
+    "parser_state": ("word", "slot"),
+    "initialization": ("paper", "small"),
+    "postponed_shift_target": ("detached", "attached"),
+    "loss_type": ("multilabel_soft_margin", "bce"),
+    "decoder_implementation": ("incremental", "naive"),
+}
+
+HEAD_SEPARATOR = "$"  # a per-source head is named "<source>$<type>"
+
 
 class SRUNERConfig(PretrainedConfig):
     """Holds everything needed to rebuild an SRU-NER model without the original encoder files.
+
+    With default values the decoder computes what the authors' code computes (Ruano et al.,
+    BioNLP 2025; github.com/Priberam/sru-ner), except for that code's defects, which are
+    fixed and named where they matter. Each setting below that offers a choice has the
+    paper's behaviour first; see ``benchmarks/results/ablations.md`` for what the others do.
 
     Args:
         encoder_config: the encoder's config as a dict (``encoder.config.to_dict()``); the
             encoder's weights live in the SRU-NER checkpoint, so only its shape is needed.
         encoder_name_or_path: where the encoder came from, for the model card and for
             re-downloading its tokenizer; not used to build the model.
-        entity_types: all entity types the model can predict.
-        sources: corpus name -> the entity types that corpus annotates. Actions of the
-            other types are not penalised on that corpus's examples (label masks).
-        action_space_dim: latent vectors per action in the memory attention.
-        half_context: relative positions within this distance of the pointer get their own
-            embedding; farther slots share an out-of-window embedding.
-        positional_dropout, latent_dropout, attention_dropout, mlp_dropout: dropout rates.
-        token_multiplier: scale of the word vectors; trainable if ``train_token_multiplier``.
+        entity_types: all entity types the model reports.
+        sources: corpus name -> the entity types that corpus annotates.
+        heads: ``"per_source"`` (paper): with several sources each (source, type) pair has its
+            own TRANSITION/REDUCE actions, named ``source$type``; spans of the heads of one
+            type are merged when reported. ``"shared"``: one pair of actions per type name.
+        action_space_dim: latent vectors per action in the memory attention (paper 2, GENIA 10).
+        half_context: relative positions within this distance of the attention centre get
+            their own embedding; farther slots share an out-of-window embedding.
+        positional_dropout, latent_dropout, attention_dropout, mlp_dropout: dropout rates;
+            masks are drawn afresh at every decoder step, as in the paper.
+        token_multiplier: scale of the memory in the attention keys (paper 1, GENIA 10);
+            trainable if ``train_token_multiplier``.
+        parser_state: what the MLP sees beside the attention read: ``"word"`` (paper), the
+            encoder's vector of the word under the pointer; ``"slot"``, that word's memory
+            slot including the actions written into it.
+        initialization: ``"paper"``: latent vectors zero with learned diagonal scalings,
+            action and position embeddings N(0, 1), PyTorch's default for the MLP.
+            ``"small"``: N(0, 0.02) everywhere and attention scores scaled by 1/sqrt(width).
+        decoding: ``"paper"``: argmax first: SHIFT or EOA when it is the most probable action,
+            else every TRANSITION/REDUCE with probability over ``threshold``. ``"threshold"``:
+            every allowed structural action over ``threshold`` before SHIFT, never a span
+            that cannot be closed, EOA only once every word is read.
+        postponed_shift_target: the target of a gold SHIFT postponed for an unannotated type:
+            ``"detached"``, its own detached probability (zero gradient, as every label-mask
+            target); ``"attached"``, the same value without detaching, as the authors' code
+            has it, which pushes that SHIFT's logit towards 0.
         train_step_factor: at most this many times the gold number of steps in training
             (room for postponed SHIFTs).
-        inference_step_factor: at most this many times the word count of steps at inference.
+        inference_step_factor: at most this many times (words + 2) steps at inference.
         projection_coefficient: masked actions get ``min(1, coef * p)`` as their target.
         loss_type: ``"multilabel_soft_margin"`` (mean over actions) or ``"bce"`` (sum over actions).
         max_subword_tokens: longest encoder input accepted, special tokens included.
-        threshold: probability at which a structural action is taken at inference.
+        threshold: probability over which a structural action is taken at inference.
         decoder_implementation: ``"incremental"`` (fast) or ``"naive"`` (reference).
     """
 
@@ -39,6 +75,7 @@ class SRUNERConfig(PretrainedConfig):
         encoder_name_or_path: str | None = None,
         entity_types: list[str] | None = None,
         sources: dict[str, list[str]] | None = None,
+        heads: str = "per_source",
         action_space_dim: int = 2,
         half_context: int = 150,
         positional_dropout: float = 0.2,
@@ -47,6 +84,10 @@ class SRUNERConfig(PretrainedConfig):
         mlp_dropout: float = 0.1,
         token_multiplier: float = 1.0,
         train_token_multiplier: bool = False,
+        parser_state: str = "word",
+        initialization: str = "paper",
+        decoding: str = "paper",
+        postponed_shift_target: str = "detached",
         train_step_factor: float = 2.0,
         inference_step_factor: float = 1.5,
         projection_coefficient: float = 1.0,
@@ -68,10 +109,15 @@ class SRUNERConfig(PretrainedConfig):
             unknown = sorted(set(types) - set(self.entity_types))
             if unknown:
                 raise ValueError(f"source {name!r} annotates {unknown}, which are not in entity_types {self.entity_types}")
-        if loss_type not in ("multilabel_soft_margin", "bce"):
-            raise ValueError(f"loss_type must be 'multilabel_soft_margin' or 'bce', got {loss_type!r}")
-        if decoder_implementation not in ("incremental", "naive"):
-            raise ValueError(f"decoder_implementation must be 'incremental' or 'naive', got {decoder_implementation!r}")
+            if HEAD_SEPARATOR in name:
+                raise ValueError(f"source name {name!r} may not contain {HEAD_SEPARATOR!r} (it separates source and type in head names)")
+        settings = {"heads": heads, "parser_state": parser_state, "initialization": initialization, "decoding": decoding,
+                    "postponed_shift_target": postponed_shift_target, "loss_type": loss_type,
+                    "decoder_implementation": decoder_implementation}
+        for name, value in settings.items():
+            if value not in CHOICES[name]:
+                raise ValueError(f"{name} must be one of {list(CHOICES[name])}, got {value!r}")
+            setattr(self, name, value)
         self.action_space_dim = action_space_dim
         self.half_context = half_context
         self.positional_dropout = positional_dropout
@@ -83,10 +129,8 @@ class SRUNERConfig(PretrainedConfig):
         self.train_step_factor = train_step_factor
         self.inference_step_factor = inference_step_factor
         self.projection_coefficient = projection_coefficient
-        self.loss_type = loss_type
         self.max_subword_tokens = max_subword_tokens
         self.threshold = threshold
-        self.decoder_implementation = decoder_implementation
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
 
@@ -120,7 +164,37 @@ class SRUNERConfig(PretrainedConfig):
     def source_names(self) -> list[str]:
         return list(self.sources)
 
+    @property
+    def per_source_heads(self) -> bool:
+        """Whether each (source, type) pair has its own actions (several sources, ``heads="per_source"``)."""
+        return self.heads == "per_source" and len(self.sources) > 1
+
+    @property
+    def head_table(self) -> list[tuple[str | None, str]]:
+        """(source, type) of each of the decoder's heads; the source is None for shared heads."""
+        if not self.per_source_heads:
+            return [(None, t) for t in self.entity_types]
+        return [(source, t) for source, types in self.sources.items() for t in types]
+
+    @property
+    def head_names(self) -> list[str]:
+        """The decoder's span labels: ``source$type`` per source with per-source heads, else the types."""
+        return [entity_type if source is None else head_name(source, entity_type) for source, entity_type in self.head_table]
+
+    def head_of(self, source: str | None, entity_type: str) -> str:
+        """The head that learns ``entity_type`` from ``source``'s annotations."""
+        if not self.per_source_heads:
+            return entity_type
+        if source not in self.sources:
+            raise ValueError(f"unknown source {source!r}; the model was configured with sources {self.source_names}")
+        return head_name(source, entity_type)
+
     def build_encoder_config(self) -> PretrainedConfig:
         """The encoder's own config object, rebuilt from the stored dict."""
         values = dict(self.encoder_config)
         return AutoConfig.for_model(values.pop("model_type"), **values)
+
+
+def head_name(source: str, entity_type: str) -> str:
+    return f"{source}{HEAD_SEPARATOR}{entity_type}"
+

@@ -195,9 +195,9 @@ def decode_actions(
     result = DecodedSpans(spans=[])
     for t, step in enumerate(steps):
         actions = sorted(set(step))
-        if EOA in actions or SHIFT in actions:
-            if pointer >= num_words:
-                break
+        if EOA in actions or (SHIFT in actions and pointer >= num_words):
+            break
+        if SHIFT in actions:
             pointer += 1
             continue
         for action in actions:

@@ -75,32 +75,35 @@ sys.path = [p for p in sys.path if p not in ("", %r)]
 def save_nudged_tiny_model(folder, tokenizer):
     """A tiny model with hand-set decoder weights, saved with its pipeline: every word is a Gene.
 
-    Word vectors are scaled to zero, so the memory holds only action embeddings. Opening a
-    Gene writes a large value into the slot under the pointer, which the MLP reads to
-    prefer SHIFT; at the next word the span is closed and the next one opened.
+    The encoder's output is zeroed, so the memory holds only action embeddings, and the MLP
+    reads the memory slot under the pointer (``parser_state="slot"``). On a fresh word both
+    Gene heads close the previous word's span and open one; opening writes a large value
+    into the slot, which the MLP reads to prefer SHIFT. A SHIFT past the last word ends.
     """
     import torch
 
     from modeling_srunear import SHIFT, SRUNERModel, save_pipeline
 
     torch.manual_seed(0)
-    model = SRUNERModel(tiny_config(max_subword_tokens=24))
+    model = SRUNERModel(tiny_config(max_subword_tokens=24, parser_state="slot"))
     vocab, decoder = model.vocab, model.decoder
-    open_gene, close_gene = vocab.transition("Gene"), vocab.reduce("Gene")
+    gene_heads = [model.config.head_of(source, "Gene") for source in ("genes", "all")]
+    gene_actions = [action for head in gene_heads for action in (vocab.transition(head), vocab.reduce(head))]
     with torch.no_grad():
-        model.token_multiplier.fill_(0.0)
+        last_norm = model.encoder.encoder.layer[-1].output.LayerNorm
+        last_norm.weight.zero_()
+        last_norm.bias.zero_()
         decoder.start_vector.zero_()
-        decoder.end_vector.zero_()
         decoder.action_embeddings.weight.zero_()
-        decoder.action_embeddings.weight[open_gene, 0] = 10.0
-        first, last = decoder.mlp[1], decoder.mlp[3]
-        first.weight.zero_()
-        first.bias.zero_()
-        first.weight[0, 0] = 1.0  # hidden unit 0 = tanh(slot under the pointer, feature 0)
-        last.weight.zero_()
-        last.bias.fill_(-5.0)
-        last.bias[[0, SHIFT]] = 0.0
-        last.bias[[open_gene, close_gene]] = 1.0
-        last.weight[[open_gene, close_gene], 0] = -6.0
+        decoder.action_embeddings.weight[vocab.transition(gene_heads[0]), 0] = 10.0
+        decoder.hidden_layer.weight.zero_()
+        decoder.hidden_layer.bias.zero_()
+        decoder.hidden_layer.weight[0, 0] = 1.0  # hidden unit 0 = tanh(slot under the pointer, feature 0)
+        decoder.output_layer.weight.zero_()
+        decoder.output_layer.bias.fill_(-5.0)
+        decoder.output_layer.bias[0] = -1.0
+        decoder.output_layer.bias[SHIFT] = 0.5
+        decoder.output_layer.bias[gene_actions] = 1.0
+        decoder.output_layer.weight[gene_actions, 0] = -6.0
     save_pipeline(model, tokenizer, folder)
     return folder

@@ -1,0 +1,254 @@
+"""The fast SRU-NER decoder: the whole teacher-forced sequence as one autograd Function.
+
+The reference decoder (``SRUNERDecoder.reference_step`` under :func:`run_steps`) lets
+autograd record a copy of the (batch, slots, width) memory at every step: memory and time
+quadratic in the sentence length, and dozens of graph nodes per step. Here the forward pass
+runs the same loop on plain tensors, writing into one memory buffer in place and recording
+per step only what is linear in the length (attention weights, the winning latent of each
+slot, the MLP activations). The backward pass walks the steps in reverse: it undoes each
+write by subtraction, so the buffer holds the memory that step read, draws the step's
+dropout masks again (:class:`StepNoise`), and carries dL/d(memory) from later steps to
+earlier ones. Gradients of the MLP and the action embeddings are summed over all steps at
+the end with a few large matmuls.
+
+At inference without dropout the latent scores of every slot are cached and updated by
+each write (:class:`CachedScores`), so a step costs no (slots x width x latents) product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise, run_steps
+
+
+@dataclass
+class _Parameters:
+    """The decoder's tensors, detached, in the order the Function receives them."""
+
+    slots: torch.Tensor
+    start: torch.Tensor
+    latent: torch.Tensor
+    key_diagonal: torch.Tensor
+    value_diagonal: torch.Tensor
+    multiplier: torch.Tensor
+    positions: torch.Tensor
+    embeddings: torch.Tensor
+    hidden_weight: torch.Tensor
+    hidden_bias: torch.Tensor
+    output_weight: torch.Tensor
+    output_bias: torch.Tensor
+
+    @classmethod
+    def of(cls, decoder: SRUNERDecoder, slots: torch.Tensor) -> list[torch.Tensor]:
+        return [slots, decoder.start_vector, decoder.latent_vectors, decoder.key_diagonal, decoder.value_diagonal,
+                decoder.token_multiplier, decoder.position_embeddings.weight, decoder.action_embeddings.weight,
+                decoder.hidden_layer.weight, decoder.hidden_layer.bias, decoder.output_layer.weight,
+                decoder.output_layer.bias]
+
+
+def _latents(p: _Parameters, masks: StepMasks, score_scale: float) -> torch.Tensor:
+    latent = p.latent if masks.latents is None else p.latent * masks.latents
+    return latent * (p.key_diagonal * score_scale)
+
+
+def _softmax_backward(grad: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+    return probabilities * (grad - (grad * probabilities).sum(-1, keepdim=True))
+
+
+class _Run:
+    """One forward pass on plain tensors: the memory buffer and, when recording, what backward needs."""
+
+    def __init__(self, decoder: SRUNERDecoder, p: _Parameters, valid: torch.Tensor, noise: StepNoise, record: bool):
+        self.decoder, self.p, self.valid, self.noise, self.record = decoder, p, valid, noise, record
+        self.memory = p.slots.clone()
+        self.memory[:, 0] += p.start
+        self.word_state = decoder.config.parser_state == "word"
+        self.steps: list[dict[str, torch.Tensor]] = []
+        self.logits: list[torch.Tensor] = []
+
+    def rows_of(self, tensor: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return tensor if len(rows) == tensor.shape[0] else tensor[rows]
+
+    def keys(self, active: torch.Tensor, centre: torch.Tensor, masks: StepMasks) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = self.decoder.relative_position_ids(centre, active.shape[1])
+        positions = self.p.positions[ids]
+        if masks.positions is not None:
+            positions = positions * masks.positions
+        return self.p.multiplier * active + positions, ids
+
+    def step(self, t: int, rows: torch.Tensor, pointer: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        p, decoder = self.p, self.decoder
+        active = self.rows_of(self.memory, rows)
+        masks = self.noise.masks(t, len(rows), active.shape[1], p.latent)
+        keys, _ = self.keys(active, centre, masks)
+        scores, best = (keys @ _latents(p, masks, decoder.score_scale).T).max(-1)
+        if masks.scores is not None:
+            scores = scores * masks.scores
+        attention = scores.masked_fill_(~self.rows_of(self.valid, rows), float("-inf")).softmax(-1)
+        mixed = (attention[:, None, :] @ active).squeeze(1)
+        under = (p.slots if self.word_state else self.memory)[rows, pointer]
+        state = torch.cat([under, mixed * p.value_diagonal], -1)
+        if masks.state is not None:
+            state = state * masks.state
+        hidden = torch.tanh(torch.addmm(p.hidden_bias, state, p.hidden_weight.T))
+        logits = torch.addmm(p.output_bias, hidden, p.output_weight.T)
+        probabilities = logits.softmax(-1)
+        gate = logits >= logits[:, SHIFT : SHIFT + 1]
+        weights = probabilities * gate
+        self.memory.index_put_((rows, pointer), weights @ p.embeddings, accumulate=True)
+        if self.record:
+            self.steps.append({"rows": rows, "pointer": pointer, "centre": centre, "attention": attention,
+                               "best": best, "mixed": mixed, "state": state, "hidden": hidden,
+                               "probabilities": probabilities, "gate": gate, "weights": weights})
+        self.logits.append(logits)
+        return logits
+
+
+class CachedScores(_Run):
+    """Inference without dropout: latent scores of every slot kept up to date instead of recomputed."""
+
+    def __init__(self, decoder: SRUNERDecoder, p: _Parameters, valid: torch.Tensor, noise: StepNoise):
+        super().__init__(decoder, p, valid, noise, record=False)
+        latent = _latents(p, StepMasks(None, None, None, None), decoder.score_scale)
+        self.slot_scores = (p.multiplier * self.memory) @ latent.T  # (batch, slots, latents)
+        self.position_scores = p.positions @ latent.T
+        self.action_scores = (p.multiplier * p.embeddings) @ latent.T
+        self.padding = ~valid
+
+    def step(self, t: int, rows: torch.Tensor, pointer: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        p, decoder = self.p, self.decoder
+        active = self.rows_of(self.memory, rows)
+        ids = decoder.relative_position_ids(centre, active.shape[1])
+        scores = (self.rows_of(self.slot_scores, rows) + self.position_scores[ids]).amax(-1)
+        attention = scores.masked_fill_(self.rows_of(self.padding, rows), float("-inf")).softmax(-1)
+        mixed = (attention[:, None, :] @ active).squeeze(1)
+        under = (p.slots if self.word_state else self.memory)[rows, pointer]
+        state = torch.cat([under, mixed * p.value_diagonal], -1)
+        hidden = torch.tanh(torch.addmm(p.hidden_bias, state, p.hidden_weight.T))
+        logits = torch.addmm(p.output_bias, hidden, p.output_weight.T)
+        weights = logits.softmax(-1) * (logits >= logits[:, SHIFT : SHIFT + 1])
+        self.memory.index_put_((rows, pointer), weights @ p.embeddings, accumulate=True)
+        self.slot_scores.index_put_((rows, pointer), weights @ self.action_scores, accumulate=True)
+        self.logits.append(logits)
+        return logits
+
+
+class IncrementalDecoderFunction(torch.autograd.Function):
+    """Teacher-forced decoder over a whole batch of sequences, with a hand-written backward.
+
+    ``forward(decoder, policy, valid, *parameters)`` returns the logits of every step
+    stacked as (total active rows over steps, actions); ``policy.records`` says which
+    sentence and step each row belongs to. The graph can be backpropagated once.
+    """
+
+    @staticmethod
+    def forward(ctx, decoder, policy, valid, num_words, noise, *tensors):
+        p = _Parameters(*tensors)
+        run = _Run(decoder, p, valid, noise, record=True)
+        run_steps(run.step, policy, num_words)
+        ctx.run = run
+        ctx.mark_non_differentiable(valid)
+        return torch.cat(run.logits)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_logits):
+        run = ctx.run
+        if run is None:
+            raise RuntimeError(
+                "this SRU-NER decoder graph was already backpropagated; the incremental decoder's graph can be "
+                "used once (set config.decoder_implementation='naive' to reuse a graph)"
+            )
+        ctx.run = None
+        grads = _backward(run, grad_logits)
+        return (None, None, None, None, None, *grads)
+
+
+def _backward(run: _Run, grad_logits: torch.Tensor) -> list[torch.Tensor]:
+    p, decoder, noise = run.p, run.decoder, run.noise
+    memory = run.memory  # rolled back write by write to the memory each step read
+    grad_memory = torch.zeros_like(memory)  # dL/d(memory after the step being undone)
+    grad_slots = torch.zeros_like(p.slots)
+    grad_latent = torch.zeros_like(p.latent)
+    grad_key_diagonal = torch.zeros_like(p.key_diagonal)
+    grad_value_diagonal = torch.zeros_like(p.value_diagonal)
+    grad_multiplier = torch.zeros_like(p.multiplier)
+    grad_positions = torch.zeros_like(p.positions)
+    writes, hidden_layer, output_layer = [], [], []
+    ends = torch.tensor([len(r["rows"]) for r in run.steps]).cumsum(0).tolist()
+    for t in range(len(run.steps) - 1, -1, -1):
+        s = run.steps[t]
+        rows, pointer = s["rows"], s["pointer"]
+        all_rows = len(rows) == memory.shape[0]
+        grad_z = grad_logits[ends[t] - len(rows) : ends[t]]
+        # the write: its weights reach every later read of this slot
+        grad_written = grad_memory[rows, pointer]
+        writes.append((s["weights"], grad_written))
+        grad_z = grad_z + _softmax_backward((grad_written @ p.embeddings.T) * s["gate"], s["probabilities"])
+        memory.index_put_((rows, pointer), -(s["weights"] @ p.embeddings), accumulate=True)
+        # MLP
+        output_layer.append((s["hidden"], grad_z))
+        grad_pre = (grad_z @ p.output_weight) * (1 - s["hidden"] ** 2)
+        hidden_layer.append((s["state"], grad_pre))
+        grad_state = grad_pre @ p.hidden_weight
+        masks = noise.masks(t, len(rows), memory.shape[1], p.latent)
+        if masks.state is not None:
+            grad_state = grad_state * masks.state
+        width = p.slots.shape[-1]
+        grad_under, grad_read = grad_state[:, :width], grad_state[:, width:]
+        (grad_slots if run.word_state else grad_memory).index_put_((rows, pointer), grad_under, accumulate=True)
+        # attention read: mixed * value diagonal, mixed = attention @ memory
+        grad_value_diagonal += (grad_read * s["mixed"]).sum(0)
+        grad_mixed = grad_read * p.value_diagonal
+        active = memory if all_rows else memory[rows]
+        attention = s["attention"]
+        grad_active = attention[:, :, None] * grad_mixed[:, None, :]
+        grad_attention = (active @ grad_mixed[:, :, None]).squeeze(-1)
+        grad_scores = _softmax_backward(grad_attention, attention)  # zero on padding, whose attention is 0
+        if masks.scores is not None:
+            grad_scores = grad_scores * masks.scores
+        # scores = max over latents of keys . latent
+        keys, ids = run.keys(active, s["centre"], masks)
+        latent = _latents(p, masks, decoder.score_scale)
+        best = s["best"]
+        grad_keys = grad_scores[..., None] * latent[best]
+        grad_effective = torch.zeros_like(latent).index_add_(
+            0, best.reshape(-1), (grad_scores[..., None] * keys).reshape(-1, width))
+        dropped = p.latent if masks.latents is None else p.latent * masks.latents
+        grad_key_diagonal += (grad_effective * dropped).sum(0) * decoder.score_scale
+        grad_dropped = grad_effective * (p.key_diagonal * decoder.score_scale)
+        grad_latent += grad_dropped if masks.latents is None else grad_dropped * masks.latents
+        grad_active += p.multiplier * grad_keys
+        grad_multiplier += (grad_keys * active).sum()
+        grad_position_rows = grad_keys if masks.positions is None else grad_keys * masks.positions
+        grad_positions.index_add_(0, ids.reshape(-1), grad_position_rows.reshape(-1, width))
+        if all_rows:
+            grad_memory += grad_active
+        else:
+            grad_memory.index_add_(0, rows, grad_active)
+    grad_slots += grad_memory
+    grad_start = grad_memory[:, 0].sum(0)
+    weights = torch.cat([w for w, _ in writes])
+    grad_embeddings = weights.T @ torch.cat([g for _, g in writes])
+    layer_grads = []
+    for records in (hidden_layer, output_layer):
+        inputs = torch.cat([x for x, _ in records])
+        outputs = torch.cat([g for _, g in records])
+        layer_grads += [outputs.T @ inputs, outputs.sum(0)]
+    return [grad_slots, grad_start, grad_latent, grad_key_diagonal, grad_value_diagonal, grad_multiplier,
+            grad_positions, grad_embeddings, *layer_grads]
+
+
+def run_incremental(decoder: SRUNERDecoder, policy, slots: torch.Tensor, valid: torch.Tensor,
+                    num_words: torch.Tensor, noise: StepNoise) -> torch.Tensor:
+    """Logits of every step (stacked by step, active rows in order), by the fast implementation."""
+    tensors = _Parameters.of(decoder, slots)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return IncrementalDecoderFunction.apply(decoder, policy, valid, num_words, noise, *tensors)
+    p = _Parameters(*[t.detach() for t in tensors])
+    run = CachedScores(decoder, p, valid, noise) if not noise.active else _Run(decoder, p, valid, noise, record=False)
+    run_steps(run.step, policy, num_words)
+    return torch.cat(run.logits)
