@@ -174,7 +174,8 @@ class SRUNERConfig(PretrainedConfig):
         """(source, type) of each of the decoder's heads; the source is None for shared heads."""
         if not self.per_source_heads:
             return [(None, t) for t in self.entity_types]
-        return [(source, t) for source, types in self.sources.items() for t in types]
+        # an order that survives saving: config JSON files store the sources sorted by name
+        return [(source, t) for source in sorted(self.sources) for t in self.entity_types if t in self.sources[source]]
 
     @property
     def head_names(self) -> list[str]:

@@ -212,10 +212,12 @@ class SRUNERModel(SRUNERPreTrainedModel):
         policy = TeacherForcing(gold, masked_by_row)
         logits = run_decoder(self.decoder, policy, slots, valid, num_words)
         targets, self_targeted = self._targets(policy, logits, gold, masked_by_row)
-        loss = action_loss(logits, targets, self_targeted, self.config.loss_type)
+        # the loss is taken on the padded logits, so that gradients can be asked of the output
         padded_logits, step_mask = _scatter_steps(policy.records, logits, batch)
-        padded_targets, _ = _scatter_steps(policy.records, targets.detach(), batch)
-        return SRUNEROutput(loss=loss, logits=padded_logits, step_mask=step_mask, targets=padded_targets,
+        padded_targets, _ = _scatter_steps(policy.records, targets, batch)
+        padded_self, _ = _scatter_steps(policy.records, self_targeted, batch)
+        loss = action_loss(padded_logits[step_mask], padded_targets[step_mask], padded_self[step_mask], self.config.loss_type)
+        return SRUNEROutput(loss=loss, logits=padded_logits, step_mask=step_mask, targets=padded_targets.detach(),
                             action_probabilities=torch.sigmoid(padded_logits))
 
     def _targets(self, policy: TeacherForcing, logits, gold, masked_by_row) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,11 +25,15 @@ class SRUNERPipeline(ChunkPipeline):
 
     Call with a string, a list of strings, or (with ``is_split_into_words=True``) a list
     of words or a list of such lists. Options: ``threshold`` (minimum span score),
-    ``entity_types`` (keep only these types).
+    ``entity_types`` (keep only these types), ``return_sources`` (add ``sources``: for a
+    model with per-source heads, the training sources whose heads found the entity, each
+    with its score; the entity's own score is the highest of them).
     """
 
-    def _sanitize_parameters(self, threshold=None, entity_types=None, is_split_into_words=None, **kwargs):
+    def _sanitize_parameters(self, threshold=None, entity_types=None, is_split_into_words=None, return_sources=None, **kwargs):
         preprocess, postprocess = {}, {}
+        if return_sources is not None:
+            postprocess["return_sources"] = bool(return_sources)
         if is_split_into_words is not None:
             preprocess["is_split_into_words"] = is_split_into_words
         if threshold is not None:
@@ -125,23 +129,30 @@ class SRUNERPipeline(ChunkPipeline):
         model_inputs["word_ids"] = model_inputs.pop("word_index") - 1
         output = self.model(**model_inputs)
         batched = isinstance(is_last, list)
-        spans = output.spans if batched else output.spans[0]
+        spans = output.head_spans if batched else output.head_spans[0]
         return {"spans": spans, "offsets": offsets, "text": text, "is_last": is_last}
 
-    def postprocess(self, all_outputs: list[dict[str, Any]], threshold: float = 0.0, entity_types: set[str] | None = None):
-        best: dict[tuple[int, int, str], float] = {}
+    def postprocess(self, all_outputs: list[dict[str, Any]], threshold: float = 0.0, entity_types: set[str] | None = None,
+                    return_sources: bool = False):
+        # spans of the heads of one type are merged (highest score); windows may repeat a span
+        heads = dict(zip(self.model.config.head_names, self.model.config.head_table))
+        found: dict[tuple[int, int, str], dict[str | None, float]] = {}
         for chunk in all_outputs:
-            offsets, text = chunk["offsets"], chunk["text"]
-            for start, end, entity_type, score in chunk["spans"]:
+            offsets = chunk["offsets"]
+            for start, end, head, score in chunk["spans"]:
+                source, entity_type = heads[head]
                 if score < threshold or (entity_types is not None and entity_type not in entity_types):
                     continue
-                key = (offsets[start][0], offsets[end - 1][1], entity_type)
-                best[key] = max(float(score), best.get(key, 0.0))
+                by_source = found.setdefault((offsets[start][0], offsets[end - 1][1], entity_type), {})
+                by_source[source] = max(float(score), by_source.get(source, 0.0))
         text = all_outputs[0]["text"]
-        entities = [
-            {"entity_group": entity_type, "score": score, "word": text[start:end], "start": start, "end": end}
-            for (start, end, entity_type), score in best.items()
-        ]
+        entities = []
+        for (start, end, entity_type), by_source in found.items():
+            entity = {"entity_group": entity_type, "score": max(by_source.values()), "word": text[start:end],
+                      "start": start, "end": end}
+            if return_sources:
+                entity["sources"] = {source: score for source, score in sorted(by_source.items()) if source is not None}
+            entities.append(entity)
         entities.sort(key=lambda e: (e["start"], -e["end"], e["entity_group"]))
         return entities
 

