@@ -223,8 +223,11 @@ class PaperDecoding:
 
     If SHIFT is the most probable action the pointer moves; if EOA is, the sentence ends;
     otherwise every TRANSITION/REDUCE over the threshold is taken (REDUCEs first when
-    spans are read off) and the pointer stays. A SHIFT past the last word also ends the
-    sentence, as does the step budget of ``inference_step_factor * (words + 2)``.
+    spans are read off) and the pointer stays. The sentence also ends after a step in
+    which EOA has probability over 0.5, after a SHIFT past the last word, and after
+    ``inference_step_factor * (words + 2)`` steps. (The authors' loop ends a whole batch
+    once every sentence has had such an EOA step, so there a sentence's spans depend on
+    the sentences batched with it; ours are what they get in a batch of one.)
     """
 
     def __init__(self, num_words: torch.Tensor, config: SRUNERConfig):
@@ -241,7 +244,8 @@ class PaperDecoding:
         chosen &= ~(moves | finished)[:, None]
         chosen[:, SHIFT], chosen[:, EOA] = moves, finished
         self.records.append((rows, chosen))
-        finished = finished | (moves & (pointer >= self.end_slot[rows])) | (step + 1 >= self.max_steps[rows])
+        eoa_likely = torch.sigmoid(logits[:, EOA]) > 0.5
+        finished = finished | eoa_likely | (moves & (pointer >= self.end_slot[rows])) | (step + 1 >= self.max_steps[rows])
         return moves, finished
 
 
