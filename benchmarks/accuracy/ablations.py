@@ -1,0 +1,228 @@
+"""Ablations: the paper's defaults against each deviation we offer, 3 seeds, small budgets.
+
+    python benchmarks/accuracy/ablations.py [--seeds 1 2 3] [--only VARIANT ...]
+
+Trains every (variant, experiment, seed) that is not finished yet, one after the other,
+seed by seed (so that an interrupted session leaves every variant with its first seeds),
+and rewrites ``benchmarks/results/ablations.json`` and ``ablations.md`` after each run
+(temporary file, then rename). Checkpoints live in WORK ($SRUNEAR_ACCURACY_WORK, default
+/tmp/srunear_accuracy) and an interrupted training resumes from its last finished epoch.
+Variants that only change decoding reuse the paper models.
+
+Experiments (``ablations/*.yaml``): GENIA nested (the genia preset), NCBI-Disease flat, and
+two partially annotated BC5CDR sources of unequal size. Learning speed is the number of
+optimiser steps until dev F1 first reaches half of its final value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import run as accuracy  # noqa: E402  (shared helpers: data, experiments, prediction, scoring)
+
+RESULTS = accuracy.REPO_ROOT / "benchmarks" / "results" / "ablations.json"
+TABLES = RESULTS.with_suffix(".md")
+WORK = accuracy.WORK / "ablations"
+EXPERIMENTS = {"genia": "ablations/genia.yaml", "ncbi_disease": "ablations/ncbi_disease.yaml",
+               "bc5cdr_two_sources": "ablations/two_sources.yaml"}
+TEST_SOURCE = {"bc5cdr_two_sources": "bc5cdr"}
+
+# variant -> (what it changes, experiments, training overrides, decoding-only config changes)
+VARIANTS: dict[str, tuple[dict[str, Any], list[str], list[str], dict[str, Any]]] = {
+    "paper": ({}, list(EXPERIMENTS), [], {}),
+    "decoding_threshold": ({"model.decoding": "threshold"}, list(EXPERIMENTS), [], {"decoding": "threshold"}),
+    "parser_state_slot": ({"model.parser_state": "slot"}, ["genia", "ncbi_disease"], ["model.parser_state=slot"], {}),
+    "initialization_small": ({"model.initialization": "small"}, ["genia", "ncbi_disease"],
+                             ["model.initialization=small"], {}),
+    "heads_shared": ({"model.heads": "shared"}, ["bc5cdr_two_sources"], ["model.heads=shared"], {}),
+    "sampling_inverse_size": ({"training.sampling": "inverse_size"}, ["bc5cdr_two_sources"],
+                              ["training.sampling=inverse_size"], {}),
+    "postponed_shift_attached": ({"model.postponed_shift_target": "attached"}, ["bc5cdr_two_sources"],
+                                 ["model.postponed_shift_target=attached"], {}),
+    "token_multiplier_1": ({"model.token_multiplier": 1.0, "model.train_token_multiplier": False}, ["genia"],
+                           ["model.token_multiplier=1.0", "model.train_token_multiplier=false"], {}),
+    "merging_off": ({"sources.0.merge_sentences": False}, ["genia"], ["sources.0.merge_sentences=false"], {}),
+}
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def load() -> dict[str, Any]:
+    if RESULTS.is_file():
+        return json.loads(RESULTS.read_text(encoding="utf-8"))
+    return {"variants": {}, "runs": {}}
+
+
+def save(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    temporary = RESULTS.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, RESULTS)
+    TABLES.write_text(markdown(results), encoding="utf-8")
+
+
+def prepare_two_sources(data_dir: Path) -> None:
+    """600 BC5CDR training sentences keeping their Chemical mentions, 200 others keeping their Disease ones."""
+    from tokenization import read_source
+
+    folder = accuracy.WORK / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "bc5cdr_disease_200.tsv").is_file():
+        return
+    examples, _ = read_source({"name": "bc5cdr", "format": "iob", "paths": {"train": "bc5cdr/train.tsv"}},
+                              "train", base_dir=data_dir)
+    order = list(range(len(examples)))
+    random.Random(42).shuffle(order)
+    accuracy.write_iob(folder / "bc5cdr_chemical_600.tsv", [examples[i] for i in order[:600]], {"Chemical"})
+    accuracy.write_iob(folder / "bc5cdr_disease_200.tsv", [examples[i] for i in order[600:800]], {"Disease"})
+
+
+def run_one(variant: str, experiment_name: str, seed: int) -> dict[str, Any]:
+    import torch
+
+    changes, _, overrides, decoding = VARIANTS[variant]
+    trained_variant = "paper" if decoding else variant
+    experiment, raw = accuracy.experiment_for(EXPERIMENTS[experiment_name], [*overrides, f"training.seed={seed}"])
+    accuracy.prepare_data(experiment.base_dir)
+    prepare_two_sources(experiment.base_dir)
+    folder = WORK / experiment_name / trained_variant / f"seed{seed}"
+    started = time.perf_counter()
+    training = accuracy.train_srunear(experiment, folder) if not decoding else None
+    tests = accuracy.test_sets(experiment, raw, TEST_SOURCE.get(experiment_name))
+    (dataset, types), = tests.values()
+    predicted = _predict(folder, dataset, decoding)
+    block = accuracy.score(accuracy.gold_of(dataset), predicted, types, nested=experiment_name == "genia")
+    record = {"f1": block["f1"], "test": block, "wall_s": time.perf_counter() - started,
+              "finished": f"{datetime.now():%Y-%m-%d %H:%M:%S}", "torch_threads": torch.get_num_threads()}
+    if training is not None:
+        record["training"] = training
+        record["steps_to_half_final_dev_f1"] = _steps_to_half(training, experiment)
+    return record
+
+
+def _predict(folder: Path, dataset, decoding: dict[str, Any]):
+    import torch
+    from transformers import AutoTokenizer
+
+    from modeling_srunear import SRUNERModel
+    from srunear.prediction import predict_spans
+
+    model = SRUNERModel.from_pretrained(folder / "best")
+    for key, value in decoding.items():
+        setattr(model.config, key, value)
+    tokenizer = AutoTokenizer.from_pretrained(folder / "best")
+    with torch.no_grad():
+        spans = predict_spans(model, tokenizer, dataset, batch_size=32)
+    return [[tuple(s[:3]) for s in sentence] for sentence in spans]
+
+
+def _steps_to_half(training: dict[str, Any], experiment) -> int | None:
+    history = training["dev_history"]
+    if not history:
+        return None
+    steps_per_epoch = training["optimizer_steps"] / max(h["epoch"] for h in history)
+    final = history[-1]["average_f1"]
+    for entry in history:
+        if final > 0 and entry["average_f1"] >= final / 2:
+            return round(entry["epoch"] * steps_per_epoch)
+    return None
+
+
+def run_key(variant: str, experiment_name: str, seed: int) -> str:
+    return f"{variant}/{experiment_name}/seed{seed}"
+
+
+def summarise(results: dict[str, Any], seeds: list[int]) -> None:
+    """The issue's JSON shape: per variant its changes, test F1 per test set (one value per seed) and learning speed."""
+    variants = {}
+    for variant, (changes, experiments, _, decoding) in VARIANTS.items():
+        f1, speed = {}, []
+        for experiment_name in experiments:
+            runs = [results["runs"].get(run_key(variant, experiment_name, s)) for s in seeds]
+            f1[experiment_name] = [r["f1"] for r in runs if r]
+            trained = [results["runs"].get(run_key("paper" if decoding else variant, experiment_name, s)) for s in seeds]
+            speed += [r.get("steps_to_half_final_dev_f1") for r in trained if r]
+        variants[variant] = {"changes": changes, "f1": f1, "steps_to_half_final_dev_f1": speed}
+    results["variants"] = variants
+    results["seeds"] = seeds
+    results["budget"] = {name: f"benchmarks/accuracy/{path}" for name, path in EXPERIMENTS.items()}
+    results["budget"]["test_sentences"] = f"the first {accuracy.MAX_TEST} test sentences"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "") if Path("/proc/cpuinfo").is_file() else ""
+    results["machine"] = f"{cpu}, {os.cpu_count()} cores, {platform.platform()}"
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f} (1 seed)"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} ({len(values)})"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    experiments = list(EXPERIMENTS)
+    lines = ["# Ablations: the paper's defaults against each deviation", "",
+             "Test F1 (strict spans, 0-100), mean ± standard deviation over seeds (number of seeds in brackets);",
+             "steps = optimiser steps until dev F1 first reached half its final value. A difference smaller than",
+             "the seeds' spread is a tie. Budgets: " + ", ".join(f"`{v}`" for k, v in results.get("budget", {}).items()
+                                                               if k != "test_sentences") + f"; {results.get('budget', {}).get('test_sentences', '')}.",
+             f"Machine: {results.get('machine', '')}.", "",
+             "| variant | changes | " + " | ".join(experiments) + " | steps to half dev F1 |",
+             "| --- | --- | " + " | ".join("---:" for _ in experiments) + " | ---: |"]
+    for name, variant in results.get("variants", {}).items():
+        changes = ", ".join(f"`{k}={v}`" for k, v in variant["changes"].items()) or "(paper defaults)"
+        cells = [_mean_std(variant["f1"][e]) if e in variant["f1"] else "" for e in experiments]
+        speed = [s for s in variant["steps_to_half_final_dev_f1"] if s is not None]
+        lines.append(f"| {name} | {changes} | " + " | ".join(cells) + f" | {_mean_std(speed) if speed else '–'} |")
+    lines += ["", "Per run (wall time on this machine):", ""]
+    for key, run in sorted(results.get("runs", {}).items()):
+        lines.append(f"- `{key}`: F1 {run['f1']:.2f}, {run['wall_s'] / 60:.1f} min, finished {run['finished']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="run only these variants")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", 2)))
+    results = load()
+    results.setdefault("runs", {})
+    variants = args.only or list(VARIANTS)
+    # the paper models first: decoding-only variants read them
+    order = sorted(variants, key=lambda v: (bool(VARIANTS[v][3]), list(VARIANTS).index(v)))
+    for seed in args.seeds:
+        for variant in order:
+            for experiment_name in VARIANTS[variant][1]:
+                key = run_key(variant, experiment_name, seed)
+                if key in results["runs"]:
+                    continue
+                log(f"{key}: start")
+                results["runs"][key] = run_one(variant, experiment_name, seed)
+                summarise(results, args.seeds)
+                save(results)
+                log(f"{key}: F1 {results['runs'][key]['f1']:.2f} in {results['runs'][key]['wall_s'] / 60:.1f} min")
+    summarise(results, args.seeds)
+    save(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
