@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 import modeling_srunear  # noqa: E402  (registers the pipeline)
 from modeling_srunear import SRUNERConfig, SRUNERDataCollator, SRUNERModel, encode_spans, save_pipeline  # noqa: E402
-from modeling_srunear import modeling_srunear as srunear_module  # noqa: E402
-from modeling_srunear.modeling_srunear import SRUNERDecoder, action_vocabulary  # noqa: E402
+from modeling_srunear import incremental_srunear  # noqa: E402
+from modeling_srunear.decoder_srunear import PaperDecoding, SRUNERDecoder, TeacherForcing, action_vocabulary  # noqa: E402
+from modeling_srunear.modeling_srunear import run_decoder  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data" / "ncbi_disease"
@@ -110,6 +111,7 @@ def random_nested_spans(n: int, rng: random.Random, density: float = 0.12) -> li
 
 
 def decoder_inputs(n: int, batch: int, seed: int):
+    """Memory slots ``[CLS, n words, SEP]`` of random vectors, their validity and gold actions of random nested spans."""
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
     vocab = action_vocabulary(SRUNERConfig(entity_types=ENTITY_TYPES))
@@ -119,53 +121,65 @@ def decoder_inputs(n: int, batch: int, seed: int):
     for i, seq in enumerate(sequences):
         for t, step in enumerate(seq):
             gold[i, t, list(step)] = 1.0
-    lengths = torch.tensor([len(seq) for seq in sequences])
-    words = torch.randn(batch, n, HIDDEN, generator=generator)
+    slots = torch.randn(batch, n + 2, HIDDEN, generator=generator)
+    valid = torch.ones(batch, n + 2, dtype=torch.bool)
     num_words = torch.full((batch,), n, dtype=torch.long)
-    return words, num_words, gold, lengths
+    return slots, valid, num_words, gold
 
 
 def make_decoder(implementation: str, seed: int = 0) -> SRUNERDecoder:
+    """A decoder initialised as the model initialises it (the paper's scheme), latent vectors made non-zero."""
     config = SRUNERConfig(entity_types=ENTITY_TYPES, decoder_implementation=implementation)
     torch.manual_seed(seed)
     decoder = SRUNERDecoder(config, HIDDEN)
-    with torch.no_grad():  # the model's _init_weights for these three
-        for p in (decoder.start_vector, decoder.end_vector, decoder.latent_vectors):
-            p.normal_(0.0, config.initializer_range)
+    with torch.no_grad():
+        decoder.position_embeddings.weight.normal_(0.0, 1.0)
+        decoder.action_embeddings.weight.normal_(0.0, 1.0)
+        decoder.latent_vectors.normal_(0.0, 0.05)  # zero at initialisation, which would make attention uniform
     return decoder
 
 
-class _StateMeter:
-    """Peak bytes of the decoder memory's state tensors (unique storages), recorded after each step.
+def teacher_forced_loss(decoder: SRUNERDecoder, slots, valid, num_words, gold) -> tuple[torch.Tensor, int]:
+    """Binary cross-entropy of every step against its gold row; returns (loss, number of steps)."""
+    policy = TeacherForcing(gold, torch.zeros(gold.shape[0], gold.shape[2], dtype=torch.bool))
+    logits = run_decoder(decoder, policy, slots, valid, num_words)
+    targets = torch.cat([gold[rows, index] for rows, index, _ in policy.records])
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets), len(policy.records)
 
-    Counts the memory object's tensors and, for the incremental memory in training, the
-    buffers its backward pass fills in (``memory.grads``).
+
+def decode_steps(decoder: SRUNERDecoder, slots, valid, num_words) -> int:
+    policy = PaperDecoding(num_words, decoder.config)
+    run_decoder(decoder, policy, slots, valid, num_words)
+    return len(policy.records)
+
+
+class _StateMeter:
+    """Peak bytes of what the incremental decoder keeps for its backward pass (unique storages).
+
+    Autograd's saved-tensor hooks do not see these (the Function keeps them on its context),
+    so the run's memory buffer and its per-step records are counted after every step.
     """
 
     peak = 0
 
     @classmethod
-    def wrap(cls, base):
-        meter = cls
+    def install(cls):
+        original = incremental_srunear._Run.step
 
-        class Metered(base):
-            def step(self, pointer_slot):
-                logits = super().step(pointer_slot)
-                seen, total = set(), 0
-                values = list(vars(self).values())
-                if getattr(self, "grads", None) is not None:
-                    values += list(vars(self.grads).values())
-                for value in values:
-                    if isinstance(value, torch.Tensor):
-                        storage = value.untyped_storage()
-                        if storage.data_ptr() not in seen:
-                            seen.add(storage.data_ptr())
-                            total += storage.nbytes()
-                meter.peak = max(meter.peak, total)
-                return logits
+        def step(self, *args):
+            logits = original(self, *args)
+            seen, total = set(), 0
+            tensors = [self.memory, *self.logits, *(t for record in self.steps for t in record.values())]
+            for tensor in tensors:
+                storage = tensor.untyped_storage()
+                if storage.data_ptr() not in seen:
+                    seen.add(storage.data_ptr())
+                    total += storage.nbytes()
+            cls.peak = max(cls.peak, total)
+            return logits
 
-        Metered.__name__ = base.__name__
-        return Metered
+        incremental_srunear._Run.step = step
+        return original
 
 
 def saved_activation_bytes(fn) -> tuple[int, object]:
@@ -183,40 +197,37 @@ def saved_activation_bytes(fn) -> tuple[int, object]:
 
 
 def decoder_runner(implementation: str, n: int, batch: int, mode: str):
+    """``run()`` (one training step or one decoding, returns the step count) and ``measure_memory()``."""
     decoder = make_decoder(implementation)
-    words, num_words, gold, lengths = decoder_inputs(n, batch, seed=n)
+    slots, valid, num_words, gold = decoder_inputs(n, batch, seed=n)
     if mode == "train":
         decoder.train()
 
         def run():
-            out = decoder(words, num_words, gold, lengths)
-            mask = out["step_mask"]
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(out["logits"][mask], out["targets"][mask])
+            loss, steps = teacher_forced_loss(decoder, slots, valid, num_words, gold)
             loss.backward()
             decoder.zero_grad(set_to_none=True)
-            return mask
+            return steps
     else:
         decoder.eval()
 
         def run():
             with torch.no_grad():
-                return decoder(words, num_words)["step_mask"]
+                return decode_steps(decoder, slots, valid, num_words)
 
     def measure_memory():
-        originals = srunear_module.NaiveMemory, srunear_module.IncrementalMemory
-        srunear_module.NaiveMemory = _StateMeter.wrap(originals[0])
-        srunear_module.IncrementalMemory = _StateMeter.wrap(originals[1])
+        original = _StateMeter.install()
         _StateMeter.peak = 0
         try:
             if mode == "train":
-                saved, _ = saved_activation_bytes(lambda: decoder(words, num_words, gold, lengths)["logits"])
+                saved, _ = saved_activation_bytes(lambda: teacher_forced_loss(decoder, slots, valid, num_words, gold))
             else:
                 saved = 0
                 with torch.no_grad():
-                    decoder(words, num_words)
+                    decode_steps(decoder, slots, valid, num_words)
         finally:
-            srunear_module.NaiveMemory, srunear_module.IncrementalMemory = originals
-        return saved, _StateMeter.peak
+            incremental_srunear._Run.step = original
+        return saved + _StateMeter.peak, _StateMeter.peak
 
     return run, measure_memory
 
@@ -225,23 +236,22 @@ def decoder_pair(n: int, batch: int, mode: str, repeats: int, warmup: int) -> li
     """Both implementations on the same inputs, timed alternately so background load hits both alike."""
     runners = {impl: decoder_runner(impl, n, batch, mode) for impl in ("incremental", "naive")}
     times = {impl: [] for impl in runners}
-    masks = {}
+    step_counts = {}
     for _ in range(warmup):
         for impl, (run, _) in runners.items():
-            masks[impl] = run()
+            step_counts[impl] = run()
     for _ in range(repeats):
         for impl, (run, _) in runners.items():
             start = time.perf_counter()
-            masks[impl] = run()
+            step_counts[impl] = run()
             times[impl].append(time.perf_counter() - start)
     rows = []
     for impl, (_, measure_memory) in runners.items():
         saved, state = measure_memory()
-        seconds, steps = statistics.median(times[impl]), int(masks[impl].shape[1])
+        seconds, steps = statistics.median(times[impl]), step_counts[impl]
         rows.append({
             "words": n, "batch": batch, "implementation": impl, "mode": mode,
             "seconds_per_batch": seconds, "all_seconds": times[impl], "steps": steps,
-            "real_steps": int(masks[impl].sum()),
             "ms_per_step": 1000 * seconds / steps,
             "ms_per_sentence": 1000 * seconds / batch,
             "saved_activation_mib": saved / 2**20,
@@ -290,21 +300,21 @@ def peak_rss_mib(implementation: str, n: int, batch: int, mode: str) -> float | 
 
 def decoder_agreement(n: int = 24, batch: int = 4) -> dict:
     """Max |logit difference| of naive vs incremental, same weights, teacher-forced and free, eval mode."""
-    decoder = make_decoder("naive")
-    with torch.no_grad():  # non-trivial embeddings so memory writes matter
-        decoder.action_embeddings.weight.normal_(0.0, 1.0)
-    decoder.eval()
-    words, num_words, gold, lengths = decoder_inputs(n, batch, seed=7)
+    decoder = make_decoder("naive").eval()
+    slots, valid, num_words, gold = decoder_inputs(n, batch, seed=7)
     out = {}
     with torch.no_grad():
-        for name, args in (("teacher_forced", (gold, lengths)), ("inference", ())):
-            decoder.config.decoder_implementation = "naive"
-            a = decoder(words, num_words, *args)
-            decoder.config.decoder_implementation = "incremental"
-            b = decoder(words, num_words, *args)
-            same_shape = a["logits"].shape == b["logits"].shape
-            out[name] = float((a["logits"] - b["logits"]).abs().max()) if same_shape else float("nan")
-            out[name + "_same_steps"] = bool(same_shape and torch.equal(a["step_mask"], b["step_mask"]))
+        for name in ("teacher_forced", "inference"):
+            logits, steps = [], []
+            for implementation in ("naive", "incremental"):
+                decoder.config.decoder_implementation = implementation
+                policy = (TeacherForcing(gold, torch.zeros(batch, gold.shape[2], dtype=torch.bool)) if name == "teacher_forced"
+                          else PaperDecoding(num_words, decoder.config))
+                logits.append(run_decoder(decoder, policy, slots, valid, num_words))
+                steps.append([r[0].tolist() for r in policy.records])
+            same = steps[0] == steps[1]
+            out[name] = float((logits[0] - logits[1]).abs().max()) if same else float("nan")
+            out[name + "_same_steps"] = same
     return out
 
 
@@ -447,7 +457,7 @@ def run_inference_benchmark(test_examples: list[dict], sr_folder: Path, tc_folde
     with torch.no_grad():
         out = model(**{k: v for k, v in collator([{"tokens": e["tokens"]} for e in sample]).items()})
     vocab = action_vocabulary(model.config)
-    taken = sum(len(a) for a in out.actions)
+    taken = int(out.step_mask.sum())
     gold = sum(len(encode_spans([(s["start"], s["end"], s["type"]) for s in e["spans"]], len(e["tokens"]), vocab)) for e in sample)
     return {
         "sentences": len(texts), "batch_size": batch_size, "repeats": repeats,

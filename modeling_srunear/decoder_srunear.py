@@ -52,10 +52,19 @@ def source_label_mask(config: SRUNERConfig) -> torch.Tensor:
 
 
 def _dropout_scale(shape: tuple[int, ...], p: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor | None:
+    """Inverted-dropout multipliers: 0 with probability p (to 1/65536), else 1/(1 - p).
+
+    Drawn as 16-bit integers cut out of random 64-bit words: on a CPU several times cheaper
+    than ``torch.rand``, which matters as every step draws a (rows, slots, width) mask.
+    """
     if p == 0:
         return None
-    keep = torch.rand(shape, generator=generator, dtype=like.dtype, device=like.device).ge_(p)
-    return keep.div_(1.0 - p)
+    count = math.prod(shape)
+    words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), generator=generator, dtype=torch.int64, device=like.device)
+    draws = words.view(torch.int16)[:count].view(shape)
+    dropped = round(p * 65536)
+    keep = draws >= dropped - 32768
+    return keep.to(like.dtype).div_(1.0 - dropped / 65536)
 
 
 @dataclass

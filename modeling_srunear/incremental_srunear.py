@@ -66,6 +66,8 @@ class _Run:
         self.memory = p.slots.clone()
         self.memory[:, 0] += p.start
         self.word_state = decoder.config.parser_state == "word"
+        self.multiplier = float(p.multiplier)
+        self.multiplier_grad = p.multiplier.requires_grad
         self.steps: list[dict[str, torch.Tensor]] = []
         self.logits: list[torch.Tensor] = []
 
@@ -76,8 +78,8 @@ class _Run:
         ids = self.decoder.relative_position_ids(centre, active.shape[1])
         positions = self.p.positions[ids]
         if masks.positions is not None:
-            positions = positions * masks.positions
-        return self.p.multiplier * active + positions, ids
+            positions.mul_(masks.positions)
+        return positions.add_(active, alpha=self.multiplier), ids
 
     def step(self, t: int, rows: torch.Tensor, pointer: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
         p, decoder = self.p, self.decoder
@@ -221,8 +223,9 @@ def _backward(run: _Run, grad_logits: torch.Tensor) -> list[torch.Tensor]:
         grad_key_diagonal += (grad_effective * dropped).sum(0) * decoder.score_scale
         grad_dropped = grad_effective * (p.key_diagonal * decoder.score_scale)
         grad_latent += grad_dropped if masks.latents is None else grad_dropped * masks.latents
-        grad_active += p.multiplier * grad_keys
-        grad_multiplier += (grad_keys * active).sum()
+        grad_active.add_(grad_keys, alpha=run.multiplier)
+        if run.multiplier_grad:
+            grad_multiplier += (grad_keys * active).sum()
         grad_position_rows = grad_keys if masks.positions is None else grad_keys * masks.positions
         grad_positions.index_add_(0, ids.reshape(-1), grad_position_rows.reshape(-1, width))
         if all_rows:

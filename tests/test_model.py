@@ -245,3 +245,20 @@ def test_decoder_runs_in_float32_under_mixed_precision(tiny_model, tokenizer):
     with torch.no_grad():
         reference = tiny_model(**batch)
     assert abs(float(reference.loss) - float(out.loss.detach())) < 0.05 * float(reference.loss)
+
+
+def test_postponed_shift_target_detached_or_attached(tokenizer):
+    """Detached (default): a postponed SHIFT adds no gradient; attached (the authors' code): -logit * p * (1 - p) each."""
+    bias_grads = {}
+    for target in ("detached", "attached"):
+        torch.manual_seed(0)
+        model = SRUNERModel(tiny_config(postponed_shift_target=target)).train()
+        force_logits(model, SHIFT=0.7, **{"TRANSITION_diseases$Disease": 1.0})  # logits = the output bias
+        out = model(**batch_for(model, tokenizer, [{"tokens": ["a", "b"], "spans": [], "source": "genes"}]))
+        steps = int(out.step_mask.sum())
+        postponed = torch.isclose(out.targets[0, :steps, SHIFT], torch.sigmoid(torch.tensor(0.7)))
+        assert postponed.sum() == 2
+        bias_grads[target] = torch.autograd.grad(out.loss, model.decoder.output_layer.bias)[0][SHIFT]
+    p = torch.sigmoid(torch.tensor(0.7))
+    expected = 2 * -0.7 * p * (1 - p) / (len(model.vocab) * steps)
+    torch.testing.assert_close(bias_grads["attached"] - bias_grads["detached"], expected)

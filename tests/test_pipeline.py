@@ -121,3 +121,18 @@ def test_pipeline_with_trust_remote_code_in_a_process_without_the_project(ner, m
     remote = json.loads([line for line in result.stdout.splitlines() if line.startswith("[")][-1])
     local = ner(TEXT)
     assert [(e["start"], e["end"], e["entity_group"]) for e in remote] == [(e["start"], e["end"], e["entity_group"]) for e in local]
+
+
+def test_per_source_heads_of_one_type_come_back_as_one_entity(ner, model_folder):
+    """The nudged model's "genes" and "all" Gene heads both find every word: one Gene entity each."""
+    from modeling_srunear import SRUNERModel
+
+    model = SRUNERModel.from_pretrained(model_folder)
+    assert model.config.per_source_heads and "genes$Gene" in model.config.head_names
+    text = "p53 binds DNA"
+    entities = ner(text)
+    assert [(e["word"], e["entity_group"]) for e in entities] == [("p53", "Gene"), ("binds", "Gene"), ("DNA", "Gene")]
+    with_sources = ner(text, return_sources=True)
+    for entity in with_sources:
+        assert set(entity["sources"]) == {"all", "genes"}
+        assert entity["score"] == max(entity["sources"].values())
