@@ -4,7 +4,8 @@
     accelerate launch --num_processes 2 --cpu train.py CONFIG.yaml ...
 
 Every epoch samples a fresh mixture of the sources (`datasets.interleave_datasets` with the
-configured probabilities, seeded by seed + epoch), trains on it, scores every source on its dev
+configured probabilities, seeded by seed + epoch; by default, as in the paper, each source with
+probability 1/K and the mean source size per epoch), trains on it, scores every source on its dev
 split (on the main process) and appends the scores to OUTPUT/metrics.jsonl. The best model by
 average dev F1 goes to OUTPUT/best, the training state to OUTPUT/state; both are written to a
 temporary folder first and renamed into place, so a crash never leaves half a checkpoint.
@@ -33,13 +34,12 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
-from srunear.evaluation import SplitData, evaluate_model, load_split, mapped_types
+from srunear.evaluation import SplitData, evaluate_model, fit_splits, load_split, mapped_types
 from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
 from srunear.metrics import markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card
-from srunear.prediction import subword_lengths
 
-__all__ = ["SourceMixture", "TrainerState", "main", "sampling_probabilities", "train"]
+__all__ = ["SourceMixture", "TrainerState", "epoch_examples", "main", "sampling_probabilities", "train"]
 
 STATE_FILE = "trainer_state.json"
 
@@ -48,7 +48,8 @@ STATE_FILE = "trainer_state.json"
 
 
 def sampling_probabilities(sampling: str | dict[str, float], sizes: dict[str, int]) -> list[float]:
-    """Per-source sampling probabilities (in `sizes` order); `inverse_size` favours small corpora."""
+    """Per-source sampling probabilities (in `sizes` order); `uniform` (the paper) gives each 1/K,
+    `inverse_size` favours small corpora, `proportional` large ones."""
     if isinstance(sampling, dict):
         weights = [float(sampling[name]) for name in sizes]
     elif sampling == "inverse_size":
@@ -65,7 +66,9 @@ class SourceMixture(Dataset):
     """A fixed number of examples per epoch, drawn from the sources with the given probabilities.
 
     The epoch's draw depends only on (seed, epoch), so every process builds the same one and a
-    resumed run sees the same data as an uninterrupted one.
+    resumed run sees the same data as an uninterrupted one. Within a source, examples come
+    without replacement (a shuffled pass, then another); the paper's sampler draws with
+    replacement, which gives the same source mixture but may repeat an example within an epoch.
     """
 
     def __init__(self, sources: dict[str, datasets.Dataset], probabilities: list[float], size: int, seed: int):
@@ -97,20 +100,24 @@ class SourceMixture(Dataset):
         return self.epoch_data[index]
 
 
-def drop_too_long(data: SplitData, tokenizer, limit: int) -> tuple[SplitData, int]:
-    """Training examples the encoder cannot take in one piece are dropped (and counted)."""
-    lengths = subword_lengths(tokenizer, data.dataset["tokens"])
-    keep = [i for i, n in enumerate(lengths) if n <= limit]
-    if len(keep) == len(lengths):
-        return data, 0
-    return SplitData(data.dataset.select(keep), data.report, data.truncated), len(lengths) - len(keep)
+def epoch_examples(config: TrainingConfig, sizes: dict[str, int]) -> int:
+    """Examples drawn per epoch: `steps_per_epoch` batches if set, else the mean (the paper's) or
+    the total of the source sizes."""
+    if config.steps_per_epoch:
+        return config.steps_per_epoch * config.batch_size
+    total = sum(sizes.values())
+    return max(1, round(total / len(sizes))) if config.epoch_size == "mean" else total
 
 
 # --------------------------------------------------------------------------- optimisation
 
 
 def parameter_groups(model: SRUNERModel, config: TrainingConfig) -> list[dict[str, Any]]:
-    """Encoder at the small learning rate; decoder and token multiplier at the large one."""
+    """Encoder at the small learning rate; decoder and token multiplier at the large one.
+
+    Weight decay on every parameter, biases and LayerNorms included, as the paper's
+    configuration has it (`use_weight_decay_on_bias: True`).
+    """
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]
     encoder_ids = {id(p) for p in encoder}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
@@ -118,6 +125,11 @@ def parameter_groups(model: SRUNERModel, config: TrainingConfig) -> list[dict[st
         {"params": encoder, "lr": config.encoder_learning_rate, "weight_decay": config.weight_decay},
         {"params": rest, "lr": config.decoder_learning_rate, "weight_decay": config.weight_decay},
     ]
+
+
+def build_optimizer(model: SRUNERModel, config: TrainingConfig) -> torch.optim.AdamW:
+    """AdamW over `parameter_groups`, with the configured (by default the paper's) betas and epsilon."""
+    return torch.optim.AdamW(parameter_groups(model, config), betas=config.adam_betas, eps=config.adam_epsilon)
 
 
 def warmup_then_decay(warmup_steps: float, total_steps: int):
@@ -300,28 +312,27 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     dev_splits = load_split(experiment, "dev", config.max_eval_examples)
     if not train_splits:
         raise ValueError("no source has a 'train' split")
-    for data in [*train_splits.values(), *dev_splits.values()]:
-        accelerator.print(data.report.summary())
 
     accelerator.print(f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}")
     tokenizer = AutoTokenizer.from_pretrained(experiment.encoder_path())
     model = build_model(experiment, train_splits, dev_splits)
     accelerator.print(f"entity types {model.config.entity_types}; sources {model.config.sources}")
-    for name, data in list(train_splits.items()):
-        train_splits[name], dropped = drop_too_long(data, tokenizer, model.config.max_subword_tokens)
-        if dropped:
-            accelerator.print(f"{name} [train]: dropped {dropped} examples over {model.config.max_subword_tokens} subword tokens")
+    limit = model.config.max_subword_tokens
+    train_splits = fit_splits(experiment, train_splits, tokenizer, limit)  # split the long, merge the short
+    dev_splits = fit_splits(experiment, dev_splits, tokenizer, limit)
+    for data in [*train_splits.values(), *dev_splits.values()]:
+        accelerator.print(data.report.summary())
 
     sizes = {name: len(data.dataset) for name, data in train_splits.items()}
     probabilities = sampling_probabilities(config.sampling, sizes)
     accelerator.print("sampling: " + ", ".join(f"{n}={p:.3f} ({sizes[n]} ex.)" for n, p in zip(sizes, probabilities)))
-    epoch_size = (config.steps_per_epoch * config.batch_size) if config.steps_per_epoch else sum(sizes.values())
+    epoch_size = epoch_examples(config, sizes)
     mixture = SourceMixture({n: d.dataset for n, d in train_splits.items()}, probabilities, epoch_size, config.seed)
     loader = DataLoader(mixture, batch_size=config.batch_size, shuffle=False,
                         collate_fn=SRUNERDataCollator(tokenizer, model.config))
     steps_per_epoch = math.ceil(len(loader) / config.gradient_accumulation_steps)
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW(parameter_groups(model, config))
+    optimizer = build_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [
         warmup_then_decay(config.encoder_warmup_epochs * steps_per_epoch, total_steps),
         warmup_then_decay(config.decoder_warmup_epochs * steps_per_epoch, total_steps),

@@ -163,19 +163,23 @@ def test_read_source_reports_drops_crossings_and_long_sentences(tmp_path):
         assert kind in summary
 
 
-def test_merge_sentences_within_documents(tmp_path):
+def test_reader_keeps_sentences_and_merge_sentences_is_auto_true_or_false(tmp_path):
+    """Merging needs the encoder's tokenizer (srunear.evaluation.fit_split); the reader keeps sentences."""
     lines = [
         {"tokens": ["a", "b"], "doc_id": "d1", "entity_mentions": [{"start": 1, "end": 2, "entity_type": "X"}]},
         {"tokens": ["c", "d", "e"], "doc_id": "d1", "entity_mentions": [{"start": 0, "end": 3, "entity_type": "X"}]},
-        {"tokens": ["f", "g"], "doc_id": "d1", "entity_mentions": []},
         {"tokens": ["h"], "doc_id": "d2", "entity_mentions": [{"start": 0, "end": 1, "entity_type": "Y"}]},
     ]
     path = write(tmp_path / "train.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
-    config = {"name": "toy", "format": "jsonl_nested", "paths": {"train": str(path)}, "merge_sentences": True, "max_words": 5}
+    config = SourceConfig.from_dict({"name": "toy", "format": "jsonl_nested", "paths": {"train": str(path)}})
     rows, report = read_source(config, "train")
-    assert [r["tokens"] for r in rows] == [["a", "b", "c", "d", "e"], ["f", "g"], ["h"]]
-    assert entities(rows[0]) == [("X", "b"), ("X", "c d e")]
-    assert report.sentences == 4 and report.examples == 3 and report.documents == 2
+    assert [r["tokens"] for r in rows] == [["a", "b"], ["c", "d", "e"], ["h"]]
+    assert report.sentences == 3 and report.examples == 3 and report.documents == 2
+    assert config.merge_sentences == "auto" and config.merges(report.documents) and not config.merges(1)
+    assert SourceConfig("t", "iob", {"train": "x"}, merge_sentences=True).merges(1)
+    assert not SourceConfig("t", "iob", {"train": "x"}, merge_sentences=False).merges(5)
+    with pytest.raises(ValueError, match="merge_sentences must be auto, true or false"):
+        SourceConfig("t", "iob", {"train": "x"}, merge_sentences="maximize")
 
 
 # --------------------------------------------------------------------------- nested JSON lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import yaml
 from conftest import REPO_ROOT, minilm_path
 
 from srunear.experiment import load_experiment
-from srunear.training import sampling_probabilities, warmup_then_decay
+from srunear.training import epoch_examples, sampling_probabilities, warmup_then_decay
 
 WORDS = "the a of cells protein binds in patients with cancer aspirin BRCA1 mice tumour".split()
 
@@ -101,6 +102,8 @@ def test_defaults_overrides_and_relative_paths(tmp_path, tiny_encoder):
     assert experiment.training.sampling == {"genes": 0.7, "diseases": 0.3}
     assert experiment.training.encoder_learning_rate == 2e-5 and experiment.training.decoder_learning_rate == 3e-4
     assert experiment.training.weight_decay == 0.001 and experiment.training.patience == 30
+    assert experiment.training.adam_betas == (0.9, 0.98) and experiment.training.adam_epsilon == 1e-6
+    assert experiment.training.epoch_size == "mean" and load_experiment(path).training.sampling == "uniform"
     assert experiment.model == {"half_context": 8, "threshold": 0.4}
     assert experiment.base_dir == tmp_path.resolve()
     assert experiment.encoder_path() == str(tiny_encoder.resolve())
@@ -117,6 +120,12 @@ def test_defaults_overrides_and_relative_paths(tmp_path, tiny_encoder):
         ("training.batch_size=0", "batch_size must be a positive integer"),
         ("training.sampling=sizes", "training.sampling must be"),
         ("training.sampling={genes: 1.0}", "a probability for each source"),
+        ("training.epoch_size=all", "epoch_size must be 'mean' or 'total'"),
+        ("training.adam_betas=[0.9]", "adam_betas must be two numbers"),
+        ("training.adam_betas=[0.9, 1.5]", "adam_betas must be two numbers"),
+        ("training.adam_epsilon=0", "adam_epsilon must be a positive number"),
+        ("preset=bionlp", r"unknown preset 'bionlp'; known presets: \['genia'\]"),
+        ("sources.0.merge_sentences=maybe", "merge_sentences must be auto, true or false"),
         ("sources.0.colour=red", r"unknown keys \['colour'\]"),
         ("sources.5.name=x", "not an index of a list of 2 items"),
         ("training.epochs", "is not key=value"),
@@ -148,11 +157,78 @@ def test_example_files_parse_without_network():
 
 
 def test_sampling_and_schedule():
+    assert sampling_probabilities("uniform", {"a": 100, "b": 300, "c": 5}) == pytest.approx([1 / 3] * 3)
     assert sampling_probabilities("inverse_size", {"a": 100, "b": 300}) == pytest.approx([0.75, 0.25])
     assert sampling_probabilities("proportional", {"a": 100, "b": 300}) == pytest.approx([0.25, 0.75])
     assert sampling_probabilities({"b": 1, "a": 3}, {"a": 100, "b": 300}) == pytest.approx([0.75, 0.25])
     factor = warmup_then_decay(warmup_steps=4, total_steps=12)
     assert [round(factor(step), 3) for step in (0, 3, 4, 8, 12)] == [0.25, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_an_epoch_is_the_mean_source_size_unless_configured():
+    from srunear.experiment import TrainingConfig
+
+    sizes = {"a": 100, "b": 300, "c": 5}
+    assert epoch_examples(TrainingConfig(), sizes) == 135
+    assert epoch_examples(TrainingConfig(epoch_size="total"), sizes) == 405
+    assert epoch_examples(TrainingConfig(steps_per_epoch=7, batch_size=4), sizes) == 28
+
+
+def test_uniform_mixture_draws_each_source_equally_often():
+    """The paper's sampler: a source with probability 1/K per draw, whatever its size."""
+    import datasets
+
+    from srunear.training import SourceMixture
+
+    sources = {name: datasets.Dataset.from_dict({"source": [name] * size, "i": list(range(size))})
+               for name, size in (("small", 20), ("large", 2000))}
+    mixture = SourceMixture(sources, sampling_probabilities("uniform", {"small": 20, "large": 2000}), 1010, seed=0)
+    counts = {name: 0 for name in sources}
+    for epoch in range(2):
+        mixture.draw(epoch)
+        for name in mixture.epoch_data["source"]:
+            counts[name] += 1
+    assert len(mixture) == 1010 and sum(counts.values()) == 2020
+    assert abs(counts["small"] - 1010) < 100  # binomial(2020, 1/2): std 22
+    inverse = SourceMixture(sources, sampling_probabilities("inverse_size", {"small": 20, "large": 2000}), 1010, seed=0)
+    assert sum(name == "small" for name in inverse.epoch_data["source"]) > 950
+
+
+def test_optimiser_uses_the_papers_adam_settings(tmp_path, tiny_encoder):
+    from srunear.evaluation import load_split
+    from srunear.training import build_model, build_optimizer
+
+    path = write_experiment(tmp_path, tiny_encoder)
+    for overrides, betas, eps in (([], (0.9, 0.98), 1e-6),
+                                  (["training.adam_betas=[0.9, 0.999]", "training.adam_epsilon=1.0e-8"], (0.9, 0.999), 1e-8)):
+        experiment = load_experiment(path, overrides)
+        model = build_model(experiment, load_split(experiment, "train"), load_split(experiment, "dev"))
+        optimizer = build_optimizer(model, experiment.training)
+        assert [(g["betas"], g["eps"]) for g in optimizer.param_groups] == [(betas, eps)] * 2
+        assert [g["lr"] for g in optimizer.param_groups] == [2e-5, 3e-4]
+        assert all(g["weight_decay"] == 0.001 for g in optimizer.param_groups)  # biases included, as the paper
+
+
+def test_genia_preset_fills_in_what_the_file_does_not_set(tmp_path, tiny_encoder):
+    path = write_experiment(tmp_path, tiny_encoder)
+    experiment = load_experiment(path, ["preset=genia", "sources.1.merge_sentences=false"])
+    assert experiment.preset == "genia"
+    assert experiment.model == {"action_space_dim": 10, "half_context": 8, "token_multiplier": 10.0,
+                                "train_token_multiplier": True}  # the file's half_context wins
+    assert experiment.training.encoder_learning_rate == 3e-5 and experiment.training.decoder_learning_rate == 3e-4
+    assert [s.merge_sentences for s in experiment.sources] == [True, False]
+    explicit = load_experiment(path, ["preset=genia", "training.encoder_learning_rate=1.0e-4"])
+    assert explicit.training.encoder_learning_rate == 1e-4
+    assert load_experiment(path).model == {"half_context": 8} and load_experiment(path).preset is None
+
+
+def test_genia_benchmark_uses_the_preset_with_its_small_budget():
+    experiment = load_experiment(REPO_ROOT / "benchmarks" / "accuracy" / "genia.yaml")
+    assert experiment.preset == "genia"
+    assert experiment.model["action_space_dim"] == 10 and experiment.model["half_context"] == 240
+    assert experiment.model["token_multiplier"] == 10 and experiment.model["train_token_multiplier"] is True
+    assert experiment.sources[0].merge_sentences is True
+    assert experiment.training.epochs == 6 and experiment.training.max_train_examples == 1000  # budget overrides
 
 
 def test_label_masks_false_makes_every_source_annotate_every_type(tmp_path, tiny_encoder):
@@ -199,9 +275,22 @@ def test_one_process_end_to_end(tmp_path, tiny_encoder):
     assert model.config.sources == {"genes": ["Gene"], "diseases": ["Disease"]}
     tokenizer = AutoTokenizer.from_pretrained(output / "best")
     spans = predict_spans(model, tokenizer, [{"tokens": ["BRCA1", "binds"]}, {"tokens": ["x"] * 600}])
-    assert len(spans) == 2 and spans[1] == []  # too long for the encoder: no spans, no crash
+    assert len(spans) == 2 and all(0 <= s[0] < s[1] <= 600 for s in spans[1])  # too long: predicted in pieces
     assert json.loads((output / "state" / "trainer_state.json").read_text())["epoch"] == 3
     assert torch.is_grad_enabled()
+
+
+def test_sentences_over_the_limit_are_split_not_dropped(tmp_path, tiny_encoder):
+    config = write_experiment(tmp_path, tiny_encoder)
+    output = tmp_path / "out"
+    result = run_script(sys.executable, "train.py", str(config), "--output-dir", str(output), "--max-steps", "2",
+                        "training.epochs=1", "model.max_subword_tokens=10")
+    examples = re.search(r"genes \[train\]: 1 documents, 40 sentences -> (\d+) examples", result.stdout)
+    assert examples and int(examples.group(1)) > 40  # the long ones became several pieces
+    assert "split:" in result.stdout and "cut_mention" not in result.stdout and "dropped" not in result.stdout
+    (metrics,) = read_metrics(output)
+    for name, entity_type in (("genes", "Gene"), ("diseases", "Disease")):  # one mention per dev sentence
+        assert metrics["sources"][name]["types"][entity_type]["support"] == 10
 
 
 def test_two_processes(tmp_path, tiny_encoder):

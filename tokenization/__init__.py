@@ -7,11 +7,11 @@ from .corpora import (
     load_source,
     load_sources,
     map_types,
-    merge_examples,
     read_source,
     resolve_overlaps,
 )
 from .documents import CharEntity, document_examples
+from .packing import PackCounts, pack_rows
 from .schema import EXAMPLE_FEATURES, ISSUE_KINDS, CorpusFormatError, Example, ReadReport, Span
 from .tagging import decode_tags, parse_tag, tags_to_spans
 
@@ -23,6 +23,7 @@ __all__ = [
     "CorpusFormatError",
     "Example",
     "HubConfig",
+    "PackCounts",
     "ReadReport",
     "SourceConfig",
     "Span",
@@ -30,8 +31,8 @@ __all__ = [
     "document_examples",
     "load_source",
     "load_sources",
+    "pack_rows",
     "map_types",
-    "merge_examples",
     "parse_tag",
     "read_source",
     "resolve_overlaps",

@@ -8,8 +8,10 @@ A source is described by a plain dict (as found in a YAML training config):
     hub: {path: bigbio/x, name: x_bigbio_kb, splits: {train: train}, revision: main}   # ... or a Hub dataset
     tag_map: {GENE: Gene_or_protein, protein: Gene_or_protein, DNA: null}
     prefix_types: false             # true: types become "{name}:{type}", kept apart from other sources
-    merge_sentences: false          # true: merge consecutive sentences of a document up to max_words
-    max_words: 256                  # longer sentences are kept but counted as `too_long`
+    merge_sentences: auto           # merge consecutive sentences of a document up to the encoder's
+                                    # subword limit: auto (where the split has document ids) | true | false
+    max_words: 256                  # longer sentences are counted as `too_long` (they are split later
+                                    # only if over the encoder's subword limit)
     pipeline_words: true            # split tokens at punctuation as the pipeline splits raw text
 
 Tag map: a corpus type found in the map is renamed to its value (several types may share one
@@ -53,7 +55,6 @@ __all__ = [
     "read_source",
     "map_types",
     "resolve_overlaps",
-    "merge_examples",
 ]
 
 DOCSTART = "-DOCSTART-"
@@ -82,7 +83,10 @@ class SourceConfig:
     hub: HubConfig | None = None
     tag_map: dict[str, str | None] = field(default_factory=dict)
     prefix_types: bool = False
-    merge_sentences: bool = False
+    # The paper merges every corpus that has document ids (GENIA, CoNLL with -DOCSTART-): "auto"
+    # merges a split whose sentences come from more than one document; the merging itself needs
+    # the encoder's tokenizer and happens in `srunear.evaluation.fit_split`.
+    merge_sentences: bool | str = "auto"
     max_words: int | None = 256
     pipeline_words: bool = True  # split tokens at punctuation as the pipeline does (see the module docstring)
     label_names: list[str] | None = None  # for integer tags that carry no ClassLabel names
@@ -100,6 +104,10 @@ class SourceConfig:
             raise ValueError(f"source {self.name!r}: give `paths` (local files) or `hub` (a Hub dataset)")
         if self.max_words is not None and self.max_words < 1:
             raise ValueError(f"source {self.name!r}: max_words must be positive, got {self.max_words}")
+        if self.merge_sentences not in (True, False, "auto"):
+            raise ValueError(
+                f"source {self.name!r}: merge_sentences must be auto, true or false, got {self.merge_sentences!r}"
+            )
 
     @classmethod
     def from_dict(cls, config: dict[str, Any] | SourceConfig) -> SourceConfig:
@@ -117,6 +125,10 @@ class SourceConfig:
     def splits(self) -> list[str]:
         """The splits this source provides."""
         return list(self.paths) if self.paths else list(self.hub.splits if self.hub else [])
+
+    def merges(self, documents: int) -> bool:
+        """Whether a split of `documents` distinct document ids gets its sentences merged."""
+        return documents > 1 if self.merge_sentences == "auto" else bool(self.merge_sentences)
 
 
 # --------------------------------------------------------------------------- IOB column files
@@ -594,31 +606,6 @@ def _one_word(token: str) -> bool:
     return len(token) == 1 or (token.isascii() and token.isalnum())
 
 
-def merge_examples(examples: Iterable[Example], max_words: int | None) -> Iterator[Example]:
-    """Merge consecutive sentences of the same document while they fit in `max_words` words.
-
-    More context helps the encoder; sentences are never split, so a sentence longer than
-    `max_words` stays alone. `max_words=None` merges whole documents.
-    """
-    current: Example | None = None
-    for example in examples:
-        fits = max_words is None or (current is not None and len(current.tokens) + len(example.tokens) <= max_words)
-        if current is not None and current.doc_id == example.doc_id and current.text == example.text and fits:
-            shift = len(current.tokens)
-            current.tokens.extend(example.tokens)
-            current.spans.extend(span.shifted(shift) for span in example.spans)
-            current.offsets.extend(example.offsets)
-            continue
-        if current is not None:
-            yield current
-        current = Example(
-            list(example.tokens), list(example.spans), example.source, example.doc_id, example.text,
-            list(example.offsets),
-        )
-    if current is not None:
-        yield current
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -670,8 +657,7 @@ def read_source(
             documents.add(example.doc_id)
             yield _clean_example(example, config, report)
 
-    examples = merge_examples(cleaned(), config.max_words) if config.merge_sentences else cleaned()
-    rows = [example.to_dict() for example in examples]
+    rows = [example.to_dict() for example in cleaned()]
     report.documents = len(documents)
     report.examples = len(rows)
     for row in rows:

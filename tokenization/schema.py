@@ -46,14 +46,17 @@ ISSUE_KINDS: dict[str, str] = {
     "duplicate": "entity identical to another one after type mapping (one copy kept)",
     "dropped_type": "entity whose type the tag map sends to null (dropped on purpose)",
     "discontinuous": "discontinuous entity, replaced by its overall min..max extent (kept)",
-    "too_long": "sentence longer than max_words (kept; the model may need to truncate it)",
+    "too_long": "sentence longer than max_words (kept; split later only if over the encoder's subword limit)",
+    "split": "sentence over the encoder's subword limit, split between mentions into pieces (kept)",
+    "cut_mention": "mention that does not fit the encoder by itself, cut by a split (dropped; scored as missed)",
+    "unsplittable": "word over the encoder's subword limit by itself (dropped with its mentions)",
     "iob_repaired": "entity starting with I- or E- (IOB1 style or broken IOB2), read as a new entity",
     "sentence_joined": "sentence boundary inside an entity; the two sentences were joined",
     "empty": "sentence or document without any token (skipped)",
 }
 
 # Kinds that lose annotations: the ones worth a look when they are not zero.
-LOSSY_KINDS = ("unaligned", "mismatch", "crossing")
+LOSSY_KINDS = ("unaligned", "mismatch", "crossing", "cut_mention")
 
 
 class CorpusFormatError(ValueError):
@@ -74,10 +77,6 @@ class Span:
     start: int
     end: int
     type: str
-
-    def shifted(self, by: int) -> Span:
-        """The same span `by` words further right (used when sentences are merged)."""
-        return Span(self.start + by, self.end + by, self.type)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "type": self.type}
