@@ -9,7 +9,7 @@ and rewrites ``benchmarks/results/ablations.json`` and ``ablations.md`` after ea
 /tmp/srunear_accuracy) and an interrupted training resumes from its last finished epoch.
 Variants that only change decoding reuse the paper models.
 
-Experiments (``ablations/*.yaml``): GENIA nested (the genia preset), NCBI-Disease flat, and
+Experiments (``ablation_*.yaml``): GENIA nested (the genia preset), NCBI-Disease flat, and
 two partially annotated BC5CDR sources of unequal size. Learning speed is the number of
 optimiser steps until dev F1 first reaches half of its final value.
 """
@@ -32,11 +32,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run as accuracy  # noqa: E402  (shared helpers: data, experiments, prediction, scoring)
 
-RESULTS = accuracy.REPO_ROOT / "benchmarks" / "results" / "ablations.json"
+RESULTS = Path(os.environ.get("SRUNEAR_ABLATION_RESULTS", accuracy.REPO_ROOT / "benchmarks" / "results" / "ablations.json"))
 TABLES = RESULTS.with_suffix(".md")
 WORK = accuracy.WORK / "ablations"
-EXPERIMENTS = {"genia": "ablations/genia.yaml", "ncbi_disease": "ablations/ncbi_disease.yaml",
-               "bc5cdr_two_sources": "ablations/two_sources.yaml"}
+EXPERIMENTS = {"genia": "ablation_genia.yaml", "ncbi_disease": "ablation_ncbi_disease.yaml",
+               "bc5cdr_two_sources": "ablation_two_sources.yaml"}
 TEST_SOURCE = {"bc5cdr_two_sources": "bc5cdr"}
 
 # variant -> (what it changes, experiments, training overrides, decoding-only config changes)
@@ -102,8 +102,7 @@ def run_one(variant: str, experiment_name: str, seed: int) -> dict[str, Any]:
     folder = WORK / experiment_name / trained_variant / f"seed{seed}"
     started = time.perf_counter()
     training = accuracy.train_srunear(experiment, folder) if not decoding else None
-    tests = accuracy.test_sets(experiment, raw, TEST_SOURCE.get(experiment_name))
-    (dataset, types), = tests.values()
+    dataset, types = test_split(raw, experiment_name, folder)
     predicted = _predict(folder, dataset, decoding)
     block = accuracy.score(accuracy.gold_of(dataset), predicted, types, nested=experiment_name == "genia")
     record = {"f1": block["f1"], "test": block, "wall_s": time.perf_counter() - started,
@@ -112,6 +111,24 @@ def run_one(variant: str, experiment_name: str, seed: int) -> dict[str, Any]:
         record["training"] = training
         record["steps_to_half_final_dev_f1"] = _steps_to_half(training, experiment)
     return record
+
+
+def test_split(raw: dict[str, Any], experiment_name: str, folder: Path):
+    """The first MAX_TEST test sentences, fitted to the encoder as in training (merged where the source merges)."""
+    from transformers import AutoTokenizer
+
+    from srunear.evaluation import fit_splits, load_split
+    from srunear.experiment import experiment_from_dict
+
+    if experiment_name in TEST_SOURCE:  # partially annotated sources: test on the corpus with both types
+        name = TEST_SOURCE[experiment_name]
+        raw = {**raw, "sources": [{"name": name, "format": "iob", "paths": {"test": f"{name}/test.tsv"}}]}
+    experiment = experiment_from_dict(raw, HERE)
+    splits = load_split(experiment, "test", accuracy.MAX_TEST)
+    tokenizer = AutoTokenizer.from_pretrained(folder / "best")
+    limit = json.loads((folder / "best" / "config.json").read_text(encoding="utf-8"))["max_subword_tokens"]
+    (data,) = fit_splits(experiment, splits, tokenizer, limit).values()
+    return data.dataset, sorted(data.report.type_counts)
 
 
 def _predict(folder: Path, dataset, decoding: dict[str, Any]):
