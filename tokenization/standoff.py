@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class Mention:
     type: str
     text: str | None = None  # the mention as the file states it, checked against the document text
     line: int | None = None  # where the file states it (None where the format has no lines to name)
+    id: str | None = None  # the annotation's id in the file, to find its line only when it is wrong
 
     @property
     def extent(self) -> tuple[int, int]:
@@ -211,20 +212,24 @@ def _same_text(stated: str, actual: str) -> bool:
     return stated.split() == actual.split()
 
 
-def check_mentions(document: StandoffDocument, mentions: list[Mention]) -> None:
-    """Every fragment lies inside the text and the stated mention text is the text there (else raise)."""
+def check_mentions(document: StandoffDocument, mentions: list[Mention],
+                   locate: Callable[[Mention], int | None] = lambda mention: mention.line) -> None:
+    """Every fragment lies inside the text and the stated mention text is the text there (else raise).
+
+    `locate` finds the line of a wrong mention; it is only called for one that is wrong.
+    """
     for mention in mentions:
         start, end = mention.extent
         if start < 0 or end > len(document.text):
             raise CorpusFormatError(
-                document.where, mention.line,
+                document.where, locate(mention),
                 f"mention {mention.type} [{start}:{end}] lies outside the text of document {document.id!r}"
                 f" (length {len(document.text)}); offsets must count characters of the text",
             )
         actual = " ".join(document.text[s:e] for s, e in mention.fragments)
         if mention.text is not None and not _same_text(mention.text, actual):
             raise CorpusFormatError(
-                document.where, mention.line,
+                document.where, locate(mention),
                 f"mention text {mention.text!r} differs from the document text {actual!r} at"
                 f" {';'.join(f'{s} {e}' for s, e in mention.fragments)}: are the offsets or the text file off?",
             )
@@ -451,20 +456,20 @@ def read_bioc_documents(path: str | Path, type_infon: str = "type", with_annotat
             continue
         mentions = []
         for annotation in _annotations(bioc_document):
-            where = line(index, doc_id, annotation.id)
             entity_type = annotation.infons.get(type_infon)
             if not entity_type:
                 raise CorpusFormatError(
-                    str(path), where,
+                    str(path), line(index, doc_id, annotation.id),
                     f"annotation {annotation.id!r} of document {doc_id!r} has no {type_infon!r} infon"
                     f" (its infons: {sorted(annotation.infons)}); set `type_infon` in the source to the key that"
                     " holds the entity type",
                 )
             fragments = tuple((loc.offset, loc.offset + loc.length) for loc in annotation.locations)
             if not fragments or any(length <= 0 for length in (loc.length for loc in annotation.locations)):
-                raise CorpusFormatError(str(path), where, f"annotation {annotation.id!r} needs locations of positive length")
-            mentions.append(Mention(tuple(sorted(fragments)), entity_type, annotation.text, where))
-        check_mentions(document, mentions)
+                raise CorpusFormatError(str(path), line(index, doc_id, annotation.id),
+                                        f"annotation {annotation.id!r} needs locations of positive length")
+            mentions.append(Mention(tuple(sorted(fragments)), entity_type, annotation.text, id=annotation.id))
+        check_mentions(document, mentions, lambda mention: line(index, doc_id, mention.id))
         document.ignored["relation"] = _relations(bioc_document)
         yield document
 
