@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from tokenization import SourceConfig
+from tokenization.corpora import local_paths
 
 __all__ = ["PRESETS", "ExperimentConfig", "TrainingConfig", "apply_overrides", "apply_preset", "load_experiment",
            "resolve_encoder"]
@@ -153,13 +154,9 @@ class ExperimentConfig:
     def check_paths(self, splits: tuple[str, ...] = ("train", "dev", "test")) -> None:
         """Fail early, naming the file, when a local corpus file of the given splits is missing."""
         for source in self.sources:
-            for split, path in source.paths.items():
-                if split not in splits:
-                    continue
-                full = Path(path).expanduser()
-                full = full if full.is_absolute() else self.base_dir / full
-                if not full.is_file():
-                    raise FileNotFoundError(f"source {source.name!r}, split {split!r}: no file at {full}")
+            for split in source.paths:
+                if split in splits:
+                    local_paths(source, split, self.base_dir)
 
 
 def _known_keys(values: dict[str, Any], cls: type, where: str) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""Tag many documents with a saved SRU-NER model: resumable, shardable, PubTator or JSON lines out.
+"""Tag many documents with a saved SRU-NER model: resumable, shardable; JSON lines, PubTator, brat, BioC or HTML out.
 
-    python tag.py MODEL_DIR INPUT... --output OUT [--format pubtator|jsonl] [--batch-size N]
-                  [--input-format auto|text|jsonl|pubtator] [--lines] [--threshold X]
+    python tag.py MODEL_DIR INPUT... --output OUT [--format jsonl|pubtator|brat|bioc-xml|bioc-json|html]
+                  [--input-format auto|text|jsonl|pubtator|bioc|brat] [--lines] [--threshold X] [--batch-size N]
 
 Inputs are plain-text files (one document per file, or one per non-blank line with ``--lines``;
 the id is the file stem, or ``stem:line``), JSON lines (``{"id": ..., "text": ...}``; the keys
-are configurable) or PubTator files (title and abstract; the text is ``title + " " + abstract``).
-Every entity's ``start``/``end`` are character offsets into that document text.
+are configurable), PubTator files (title and abstract; the text is ``title + " " + abstract``),
+BioC XML or JSON collections (the passages at their offsets; annotations already there are not
+read) or brat folders (every ``.txt`` below the folder; the id is its path below it without
+``.txt``). Every entity's ``start``/``end`` are character offsets into that document text.
 
 Output is appended one document at a time and flushed, so a run that is stopped (Ctrl-C, a
 killed job) can simply be started again with the same arguments: documents already complete
@@ -19,7 +21,9 @@ hand) each tag the documents whose input position ``n`` has ``n % K == I`` into 
 into ``OUT`` in input order: by the main process under accelerate, otherwise by whichever
 process finishes last. The part files are kept, so re-running a finished job only re-merges.
 
-Output formats:
+Output formats (brat, BioC and HTML are written from a JSON lines journal, ``OUT.records.jsonl``,
+which is what is resumed and sharded; the output is written from it, atomically, once every
+document is tagged):
 
 * ``jsonl``: one ``{"id", "text", "entities": [{entity_group, score, word, start, end}]}`` per line.
 * ``pubtator``: ``ID|t|title``, ``ID|a|abstract``, then ``ID<TAB>start<TAB>end<TAB>mention<TAB>type<TAB>score``
@@ -27,6 +31,13 @@ Output formats:
   whole text as the title and an empty abstract. Line breaks and tabs are written as spaces
   (in titles, abstracts and mentions alike), which keeps every offset valid and every mention
   equal to its slice of the written text.
+* ``brat``: ``OUT`` is a folder with ``ID.txt`` (the text, unchanged) and ``ID.ann`` (a T line per
+  entity, its score as an ``AnnotatorNotes`` note) per document.
+* ``bioc-xml`` / ``bioc-json``: one BioC collection; each document keeps its BioC passages (PubTator
+  input: title and abstract; other input: one passage), each entity an annotation with infons
+  ``type`` and ``score`` and its document offset.
+* ``html``: one self-contained page, the documents one after another under a legend of types
+  with counts (see ``srunear.display``).
 """
 
 from __future__ import annotations
@@ -57,8 +68,9 @@ __all__ = [
     "tag_files",
 ]
 
-INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator")
-OUTPUT_FORMATS = ("jsonl", "pubtator")
+INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator", "bioc", "brat")
+RECORD_OUTPUTS = ("jsonl", "pubtator")  # appended record by record
+OUTPUT_FORMATS = (*RECORD_OUTPUTS, "brat", "bioc-xml", "bioc-json", "html")  # the others: written from a journal
 _PUBTATOR_HEADER = re.compile(r"^[^\t|]+\|[ta]\|")
 _BREAKS = str.maketrans({"\r": " ", "\n": " ", "\t": " "})
 
@@ -76,6 +88,8 @@ class Document:
     title: str | None = None
     abstract: str | None = None
     where: str = field(default="", compare=False)  # "file:line", for error messages
+    passages: tuple = field(default=(), compare=False)  # BioC input: its passages, written back to BioC
+    infons: dict = field(default_factory=dict, compare=False)  # BioC input: the document's infons
 
 
 @dataclass
@@ -87,29 +101,47 @@ class TagResult:
     skipped: int  # already complete in the output (resumed)
     tagged: int  # tagged now
     merged: bool = False  # whether this process wrote the merged OUT
+    exported: bool = False  # whether this process wrote a brat, BioC or HTML output from the journal
 
 
 # --------------------------------------------------------------------------- reading inputs
 
 
 def detect_input_format(path: str | Path) -> str:
-    """``jsonl``, ``pubtator`` or ``text``: from the file name, else from the first non-blank line."""
+    """``brat`` for a folder; ``jsonl``, ``pubtator``, ``bioc`` or ``text`` from the file name, else from
+    the first non-blank line (``<``: BioC XML; a JSON object with ``documents``, or one that does not
+    end on its first line: BioC JSON)."""
     path = Path(path)
+    if path.is_dir():
+        return "brat"
     name = path.name.lower()
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     if ".pubtator" in name:
         return "pubtator"
+    if name.endswith(".xml"):
+        return "bioc"
     with _open_text(path) as handle:
         for line in handle:
             if not line.strip():
                 continue
+            if line.lstrip().startswith("<"):
+                return "bioc"
             if line.lstrip().startswith("{"):
-                return "jsonl"
+                return "jsonl" if _is_jsonl_record(line) else "bioc"
             if _PUBTATOR_HEADER.match(line):
                 return "pubtator"
             return "text"
     return "text"
+
+
+def _is_jsonl_record(line: str) -> bool:
+    """A first line that is a whole JSON object other than a BioC collection."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return not (isinstance(value, dict) and "documents" in value)
 
 
 def _open_text(path: Path):
@@ -163,6 +195,34 @@ def _read_pubtator(path: Path) -> Iterator[Document]:
         yield Document(document.pmid, document.text, document.title, document.abstract, where=f"{path}:{document.line}")
 
 
+def _pubtator_passages(document: Document) -> tuple:
+    """Title and abstract as BioC passages, so that BioC output keeps PubTator's offsets."""
+    from tokenization.standoff import Passage
+
+    title = document.title or ""
+    return (Passage(0, title, {"type": "title"}), Passage(len(title) + 1, document.abstract or "", {"type": "abstract"}))
+
+
+def _read_bioc(path: Path) -> Iterator[Document]:
+    from tokenization.standoff import read_bioc_documents
+
+    _open_text(path).close()  # the same clear error as the other formats for a missing file
+    for document in read_bioc_documents(path, with_annotations=False):
+        yield Document(document.id, document.text, where=f"{path} (document {document.id})",
+                       passages=tuple(document.passages), infons=dict(document.infons))
+
+
+def _read_brat(path: Path) -> Iterator[Document]:
+    from tokenization.standoff import brat_pairs, read_brat_text
+
+    try:
+        pairs = brat_pairs([path], require_ann=False)
+    except FileNotFoundError as error:
+        raise TaggingError(str(error)) from None
+    for text_file, _, identifier in pairs:
+        yield Document(identifier, read_brat_text(text_file), where=str(text_file))
+
+
 def read_documents(
     paths: Sequence[str | Path],
     input_format: str = "auto",
@@ -181,6 +241,10 @@ def read_documents(
                 yield from _read_jsonl(path, id_key, text_key)
             elif kind == "pubtator":
                 yield from _read_pubtator(path)
+            elif kind == "bioc":
+                yield from _read_bioc(path)
+            elif kind == "brat":
+                yield from _read_brat(path)
             else:
                 yield from _read_text(path, lines)
         except UnicodeDecodeError as error:
@@ -197,6 +261,12 @@ def check_id(identifier: str, output_format: str, where: str = "") -> None:
         raise TaggingError(f"{location}empty document id")
     if output_format == "pubtator" and any(c in identifier for c in "|\t\r\n"):
         raise TaggingError(f"{location}document id {identifier!r} cannot be written as PubTator ('|', tab or line break)")
+    if output_format == "brat":
+        from srunear.exports import check_brat_id
+
+        problem = check_brat_id(identifier)
+        if problem:
+            raise TaggingError(f"{location}document id {identifier!r}: {problem}")
 
 
 def format_record(document: Document, entities: Iterable[dict[str, Any]], output_format: str) -> bytes:
@@ -206,7 +276,7 @@ def format_record(document: Document, entities: Iterable[dict[str, Any]], output
         record = {"id": document.id, "text": document.text, "entities": entities}
         return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     if output_format != "pubtator":
-        raise TaggingError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+        raise TaggingError(f"record format must be one of {RECORD_OUTPUTS}, got {output_format!r}")
     if document.title is not None:
         title, abstract = document.title, document.abstract or ""
     else:
@@ -299,7 +369,7 @@ def read_records(path: str | Path, output_format: str) -> tuple[dict[str, bytes]
         return _jsonl_records(path, data)
     if output_format == "pubtator":
         return _pubtator_records(path, data)
-    raise TaggingError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+    raise TaggingError(f"record format must be one of {RECORD_OUTPUTS}, got {output_format!r}")
 
 
 def recover_output(path: str | Path, output_format: str) -> dict[str, bytes]:
@@ -379,7 +449,43 @@ def merge_parts(output: str | Path, ids: Sequence[str], num_shards: int, output_
 
 
 def _infer_output_format(output: Path) -> str:
-    return "pubtator" if ".pubtator" in output.name.lower() else "jsonl"
+    """From the output name: .pubtator, .xml (BioC XML), .bioc.json (BioC JSON), .html; else JSON lines."""
+    name = output.name.lower()
+    if ".pubtator" in name:
+        return "pubtator"
+    for suffix, output_format in ((".xml", "bioc-xml"), (".bioc.json", "bioc-json"), (".html", "html"), (".htm", "html")):
+        if name.endswith(suffix):
+            return output_format
+    return "jsonl"
+
+
+def journal_path(output: str | Path) -> Path:
+    """The JSON lines file that brat, BioC and HTML outputs are tagged into (and resumed from)."""
+    output = Path(output)
+    return output.with_name(f"{output.name}.records.jsonl")
+
+
+def export_documents(output: Path, output_format: str, documents: Iterable[Document], records: dict[str, bytes]) -> int:
+    """Write ``output`` as brat, BioC or HTML from the journal's records, in input order."""
+    from srunear.exports import TaggedDocument, atomic_write_text, write_bioc, write_brat
+
+    def tagged() -> Iterator[TaggedDocument]:
+        for document in documents:
+            entities = json.loads(records[document.id])["entities"]
+            passages = document.passages or (_pubtator_passages(document) if document.title is not None else ())
+            yield TaggedDocument(document.id, document.text, entities, passages, document.infons)
+
+    if output_format == "brat":
+        if output.exists() and not output.is_dir():
+            raise TaggingError(f"brat output {output} is a file; give a folder")
+        return write_brat(output, tagged())
+    if output_format in ("bioc-xml", "bioc-json"):
+        return write_bioc(output, tagged(), output_format.split("-")[1])
+    from srunear.display import render_page
+
+    items = [(item.id, item.text, item.entities) for item in tagged()]
+    atomic_write_text(output, render_page(items, title=f"srunear: {output.stem}"))
+    return len(items)
 
 
 def _load_pipeline(model: Any, device: Any, trust_remote_code: bool):
@@ -422,6 +528,10 @@ def tag_files(
     """
     output = Path(output)
     output_format = output_format or _infer_output_format(output)
+    if output_format in RECORD_OUTPUTS:
+        records_path, record_format = output, output_format
+    else:
+        records_path, record_format = journal_path(output), "jsonl"
     if output_format not in OUTPUT_FORMATS:
         raise TaggingError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
     if not inputs:
@@ -446,9 +556,9 @@ def tag_files(
         ids.append(document.id)
 
     index, count, state = _resolve_shards(num_shards, shard_index)
-    target = output if count == 1 else part_path(output, index, count)
+    target = records_path if count == 1 else part_path(records_path, index, count)
     mine = ids[index::count]
-    done = recover_output(target, output_format)
+    done = recover_output(target, record_format)
     mine_set = set(mine)
     foreign = [identifier for identifier in done if identifier not in mine_set]
     if foreign:
@@ -483,7 +593,7 @@ def tag_files(
         ) as bar:
             for entities in ner(texts(), **call_options):
                 document = pending.popleft()
-                handle.write(format_record(document, entities, output_format))
+                handle.write(format_record(document, entities, record_format))
                 handle.flush()
                 result.tagged += 1
                 bar.update(1)
@@ -492,12 +602,15 @@ def tag_files(
         if state is not None:
             state.wait_for_everyone()
             if state.is_main_process:
-                result.merged = merge_parts(output, ids, count, output_format)
+                result.merged = merge_parts(records_path, ids, count, record_format)
         else:
-            result.merged = merge_parts(output, ids, count, output_format)
+            result.merged = merge_parts(records_path, ids, count, record_format)
             if not result.merged and progress:
                 print(f"shard {index} of {count} is complete; {output} will be written when the other shards finish",
                       file=sys.stderr)
+    if output_format not in RECORD_OUTPUTS and (count == 1 or result.merged):
+        export_documents(output, output_format, documents(), read_records(records_path, record_format)[0])
+        result.exported = True
     return result
 
 
@@ -510,9 +623,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Tag documents with a saved SRU-NER model (resumable; shards under accelerate launch).",
     )
     parser.add_argument("model", metavar="MODEL_DIR", help="saved model folder (or Hub id)")
-    parser.add_argument("inputs", metavar="INPUT", nargs="+", help="text, JSON lines or PubTator files")
-    parser.add_argument("--output", "-o", required=True, help="output file (appended to, and resumed from)")
-    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: pubtator if OUT contains '.pubtator', else jsonl)")
+    parser.add_argument("inputs", metavar="INPUT", nargs="+", help="text, JSON lines, PubTator or BioC files, or brat folders")
+    parser.add_argument("--output", "-o", required=True, help="output file (brat: folder); resumable")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS,
+                        help="output format (default from OUT: .pubtator, .xml = bioc-xml, .bioc.json = bioc-json, .html; else jsonl)")
     parser.add_argument("--input-format", choices=INPUT_FORMATS, default="auto", help="default: from each file's name and first line")
     parser.add_argument("--lines", action="store_true", help="plain text: one document per non-blank line (id stem:line)")
     parser.add_argument("--id-key", default="id", help="JSON lines: key of the document id (default: id; absent: stem:line)")
@@ -545,7 +659,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(
         f"{result.output}: {result.tagged} documents tagged, {result.skipped} already done, {result.total} in all"
-        + (f"; merged into {args.output}" if result.merged else ""),
+        + (f"; merged into {args.output}" if result.merged else "")
+        + (f"; wrote {args.output}" if result.exported else ""),
         file=sys.stderr,
     )
     return 0

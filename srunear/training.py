@@ -1,6 +1,6 @@
 """Train SRU-NER on several partially annotated corpora at once, with Accelerate.
 
-    python train.py CONFIG.yaml [--output-dir DIR] [--max-steps N] [--resume] [key=value ...]
+    python train.py CONFIG.yaml [--output-dir DIR] [--max-steps N] [--resume] [--push-to-hub ORG/NAME] [key=value ...]
     accelerate launch --num_processes 2 --cpu train.py CONFIG.yaml ...
 
 Every epoch samples a fresh mixture of the sources (`datasets.interleave_datasets` with the
@@ -218,6 +218,7 @@ def save_best(model: SRUNERModel, tokenizer, output_dir: Path, report: dict, sta
     summary = {"best epoch": state.best_epoch, "optimizer steps": state.global_step,
                "average dev F1": f"{state.best_f1:.2f}"}
     (temporary / TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (temporary / "eval_dev.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # for the Hub card
     write_model_card(temporary, model.config, metrics_report=report, training_summary=summary,
                      model_name=output_dir.name, model_id=str(output_dir / "best"), metrics_split="dev")
     replace_folder(temporary, output_dir / "best")
@@ -392,6 +393,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", help="default: the file's output_dir, else outputs/<config name>")
     parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke tests); the schedule still follows `epochs`")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/state")
+    parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="when training ends, upload OUTPUT/best to this Hub repository")
+    parser.add_argument("--hub-private", action="store_true", help="with --push-to-hub: create the repository as private")
     return parser.parse_intermixed_args(argv)
 
 
@@ -400,4 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     experiment = load_experiment(args.config, args.overrides)
     output_dir = args.output_dir or experiment.output_dir or str(Path("outputs") / Path(args.config).stem)
     train(experiment, output_dir, max_steps=args.max_steps, resume=args.resume)
+    if args.push_to_hub:
+        from srunear.push import push_after_training
+
+        push_after_training(experiment, Path(output_dir), args.push_to_hub, private=args.hub_private)
     return 0

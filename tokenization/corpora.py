@@ -3,8 +3,8 @@
 A source is described by a plain dict (as found in a YAML training config):
 
     name: ncbi_disease              # also the `source` of every example
-    format: iob                     # iob | jsonl_nested | pubtator | hf_token_classification | bigbio_kb
-    paths: {train: .../train.tsv}   # local files, one per split ...
+    format: iob                     # iob | jsonl_nested | pubtator | brat | bioc | hf_token_classification | bigbio_kb
+    paths: {train: .../train.tsv}   # local files, one per split (brat, bioc: a file, folder or list of them) ...
     hub: {path: bigbio/x, name: x_bigbio_kb, splits: {train: train}, revision: main}   # ... or a Hub dataset
     tag_map: {GENE: Gene_or_protein, protein: Gene_or_protein, DNA: null}
     prefix_types: false             # true: types become "{name}:{type}", kept apart from other sources
@@ -13,6 +13,7 @@ A source is described by a plain dict (as found in a YAML training config):
     max_words: 256                  # longer sentences are counted as `too_long` (they are split later
                                     # only if over the encoder's subword limit)
     pipeline_words: true            # split tokens at punctuation as the pipeline splits raw text
+    type_infon: type                # bioc: the annotation infon that holds the entity type
 
 Tag map: a corpus type found in the map is renamed to its value (several types may share one
 value, which merges them), or dropped when the value is null. A type missing from the map keeps
@@ -24,6 +25,10 @@ every punctuation character (BERT's pre-tokenizer), so "IL-2" is three words the
 such as GENIA and JNLPBA keep "IL-2" as one token; a model trained on those tokens would
 meet word sequences at tagging time it never saw. By default every token is therefore split
 the same way and spans follow (`pipeline_words: false` keeps the corpus's own tokens).
+
+Document formats (brat, bioc) read `.txt`/`.ann` pairs and BioC XML or JSON collections through
+the `bioc` package (see `standoff.py`); like PubTator, their documents are split into sentences
+and words with character offsets kept.
 
 Record formats (jsonl_nested, hf_token_classification, bigbio_kb) go through
 `datasets.load_dataset`, local files and Hub datasets alike; line formats (iob, pubtator) are
@@ -42,7 +47,8 @@ import datasets
 
 from modeling_srunear.text_segmentation import split_words
 
-from .documents import CharEntity, document_examples
+from .documents import CharEntity, assemble_text, document_examples
+from .standoff import read_bioc, read_brat
 from .schema import EXAMPLE_FEATURES, CorpusFormatError, Example, ReadReport, Span
 from .tagging import decode_tags, parse_tag
 
@@ -52,6 +58,7 @@ __all__ = [
     "SourceConfig",
     "load_source",
     "load_sources",
+    "local_paths",
     "read_source",
     "map_types",
     "resolve_overlaps",
@@ -79,7 +86,7 @@ class SourceConfig:
 
     name: str
     format: str
-    paths: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str | list[str]] = field(default_factory=dict)
     hub: HubConfig | None = None
     tag_map: dict[str, str | None] = field(default_factory=dict)
     prefix_types: bool = False
@@ -92,6 +99,7 @@ class SourceConfig:
     label_names: list[str] | None = None  # for integer tags that carry no ClassLabel names
     tokens_column: str = "tokens"
     tags_column: str = "ner_tags"
+    type_infon: str = "type"  # bioc: the annotation infon that holds the entity type
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -458,7 +466,7 @@ def read_hf_token_classification(
 
 def _bigbio_text(records: _Records, row: int, passages: list[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
     """The document text rebuilt from passages at their offsets (gaps become spaces), and the pieces."""
-    pieces: list[tuple[int, int, str]] = []
+    pieces: list[tuple[int, str]] = []
     for passage in passages:
         texts, offsets = passage.get("text") or [], passage.get("offsets") or []
         if len(texts) != len(offsets):
@@ -472,15 +480,12 @@ def _bigbio_text(records: _Records, row: int, passages: list[dict[str, Any]]) ->
                     f"passage {passage.get('id')!r}: offsets [{start}:{end}]"
                     f" do not fit its text of length {len(piece)}"
                 )
-            pieces.append((start, end, piece))
-    chars = [" "] * max((end for _, end, _ in pieces), default=0)
-    filled = [False] * len(chars)
-    for start, end, piece in pieces:
-        for position, char in zip(range(start, end), piece):
-            if filled[position] and chars[position] != char:
-                raise records.error(row, f"passages overlap with different text at character {position}")
-            chars[position], filled[position] = char, True
-    return "".join(chars), [(start, end) for start, end, _ in pieces]
+            pieces.append((start, piece))
+    try:
+        text = assemble_text(pieces)
+    except ValueError as error:
+        raise records.error(row, f"passages: {error}") from None
+    return text, [(start, start + len(piece)) for start, piece in pieces]
 
 
 def read_bigbio_kb(records: _Records, source: str, split: str, report: ReadReport) -> Iterator[Example]:
@@ -609,21 +614,43 @@ def _one_word(token: str) -> bool:
 # --------------------------------------------------------------------------- entry points
 
 
-def _local_path(config: SourceConfig, split: str, base_dir: Path | None) -> Path:
+def local_paths(config: SourceConfig, split: str, base_dir: Path | None) -> list[Path]:
+    """The split's local paths, resolved against `base_dir`; each must exist (a folder only for document formats)."""
     if split not in config.paths:
         raise ValueError(f"source {config.name!r}: no split {split!r} in paths {sorted(config.paths)}")
-    path = Path(config.paths[split]).expanduser()
-    if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
-    if not path.is_file():
-        raise FileNotFoundError(f"source {config.name!r}, split {split!r}: no file at {path}")
-    return path
+    value = config.paths[split]
+    if config.format not in DOCUMENT_FORMATS and not isinstance(value, str):
+        raise ValueError(f"source {config.name!r}, split {split!r}: format {config.format!r} reads one file, got {value!r}")
+    paths = []
+    for entry in [value] if isinstance(value, str) else list(value):
+        path = Path(entry).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        exists = path.exists() if config.format in DOCUMENT_FORMATS else path.is_file()
+        if not exists:
+            kind = "file or folder" if config.format in DOCUMENT_FORMATS else "file"
+            raise FileNotFoundError(f"source {config.name!r}, split {split!r}: no {kind} at {path}")
+        paths.append(path)
+    if not paths:
+        raise ValueError(f"source {config.name!r}, split {split!r}: the list of paths is empty")
+    return paths
+
+
+def _local_path(config: SourceConfig, split: str, base_dir: Path | None) -> Path:
+    return local_paths(config, split, base_dir)[0]
 
 
 def _raw_examples(
     config: SourceConfig, split: str, report: ReadReport, base_dir: Path | None, cache_dir: str | None
 ) -> Iterator[Example]:
     """Examples as the corpus has them (types not yet mapped), whatever the format."""
+    if config.format in DOCUMENT_FORMATS:
+        if not config.paths:
+            raise ValueError(f"source {config.name!r}: format {config.format!r} reads local files; give `paths`")
+        paths = local_paths(config, split, base_dir)
+        if config.format == "bioc":
+            return read_bioc(paths, config.name, split, report, config.type_infon)
+        return read_brat(paths, config.name, split, report)
     if config.format in LINE_FORMATS:
         if not config.paths:
             raise ValueError(f"source {config.name!r}: format {config.format!r} reads local files; give `paths`")
@@ -706,4 +733,5 @@ RECORD_FORMATS: dict[str, Callable[[_Records, str, str, ReadReport], Iterator[Ex
     "jsonl_nested": read_jsonl_nested,
     "bigbio_kb": read_bigbio_kb,
 }
-FORMATS = frozenset(LINE_FORMATS) | frozenset(RECORD_FORMATS) | {"hf_token_classification"}
+DOCUMENT_FORMATS = frozenset({"brat", "bioc"})
+FORMATS = frozenset(LINE_FORMATS) | frozenset(RECORD_FORMATS) | DOCUMENT_FORMATS | {"hf_token_classification"}

@@ -13,7 +13,7 @@ from modeling_srunear.text_segmentation import split_sentences, split_words
 
 from .schema import Example, ReadReport, Span
 
-__all__ = ["CharEntity", "document_examples", "sentence_spans", "join_crossed_sentences"]
+__all__ = ["CharEntity", "assemble_text", "document_examples", "sentence_spans", "join_crossed_sentences"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,28 @@ class CharEntity:
     start: int
     end: int
     type: str
+
+
+def assemble_text(pieces: list[tuple[int, str]]) -> str:
+    """The document text of pieces (passages, sentences) placed at their character offsets.
+
+    Gaps between pieces become spaces, so every offset stays valid. Raises ValueError, naming the
+    character, when two pieces overlap with different text, or when an offset is negative.
+    """
+    chars: list[str] = []
+    filled: list[bool] = []
+    for start, piece in pieces:
+        if start < 0:
+            raise ValueError(f"negative offset {start}")
+        end = start + len(piece)
+        if end > len(chars):
+            chars.extend(" " * (end - len(chars)))
+            filled.extend([False] * (end - len(filled)))
+        for position, char in zip(range(start, end), piece):
+            if filled[position] and chars[position] != char:
+                raise ValueError(f"pieces overlap with different text at character {position}")
+            chars[position], filled[position] = char, True
+    return "".join(chars)
 
 
 def sentence_spans(text: str, regions: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -53,6 +53,11 @@ ISSUE_KINDS: dict[str, str] = {
     "iob_repaired": "entity starting with I- or E- (IOB1 style or broken IOB2), read as a new entity",
     "sentence_joined": "sentence boundary inside an entity; the two sentences were joined",
     "empty": "sentence or document without any token (skipped)",
+    "relation": "relation between annotations (brat R or * line, BioC relation); NER does not use it (ignored)",
+    "event": "brat event (E line); ignored, although its trigger (a T line) is read like any entity",
+    "attribute": "brat attribute or modification (A or M line) of an annotation (ignored)",
+    "note": "brat note (# line) on an annotation (ignored)",
+    "normalization": "brat normalisation (N line) linking an annotation to a database entry (ignored)",
 }
 
 # Kinds that lose annotations: the ones worth a look when they are not zero.
