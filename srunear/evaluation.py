@@ -19,6 +19,7 @@ from typing import Any
 
 import datasets
 
+from srunear.cli import add_debug_flag, command_line
 from srunear.experiment import ExperimentConfig, load_experiment
 from srunear.metrics import SourceData, evaluate_sources, markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card
@@ -95,9 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-examples", type=int, default=None, help="at most this many examples per source")
     parser.add_argument("--model-card", action="store_true", help="rewrite MODEL_DIR/README.md with these metrics")
+    add_debug_flag(parser)
     return parser.parse_intermixed_args(argv)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     experiment.check_paths((args.split,))
     splits = load_split(experiment, args.split, limit=args.max_examples)
     if not splits:
-        raise SystemExit(f"no source of {args.config} has a {args.split!r} split")
+        raise ValueError(f"no source of {args.config} has a {args.split!r} split")
     for data in splits.values():
         print(data.report.summary())
     torch.set_grad_enabled(False)

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srunear.cli import add_debug_flag, command_line
+
 __all__ = [
     "Document",
     "TagResult",
@@ -525,24 +527,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: accelerate's device, else cuda if available)")
     parser.add_argument("--trust-remote-code", action="store_true", help="run the model folder's own code (without this package's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
+@command_line
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from tokenization.schema import CorpusFormatError
-
-    try:
-        result = tag_files(
-            args.model, args.inputs, args.output, output_format=args.format, input_format=args.input_format,
-            lines=args.lines, id_key=args.id_key, text_key=args.text_key, batch_size=args.batch_size,
-            threshold=args.threshold, entity_types=args.entity_types, num_shards=args.num_shards,
-            shard_index=args.shard_index, device=args.device, trust_remote_code=args.trust_remote_code,
-            progress=not args.no_progress,
-        )
-    except (TaggingError, CorpusFormatError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    result = tag_files(
+        args.model, args.inputs, args.output, output_format=args.format, input_format=args.input_format,
+        lines=args.lines, id_key=args.id_key, text_key=args.text_key, batch_size=args.batch_size,
+        threshold=args.threshold, entity_types=args.entity_types, num_shards=args.num_shards,
+        shard_index=args.shard_index, device=args.device, trust_remote_code=args.trust_remote_code,
+        progress=not args.no_progress,
+    )
     print(
         f"{result.output}: {result.tagged} documents tagged, {result.skipped} already done, {result.total} in all"
         + (f"; merged into {args.output}" if result.merged else ""),

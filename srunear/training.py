@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
+from srunear.cli import add_debug_flag, command_line
 from srunear.evaluation import SplitData, evaluate_model, load_split, mapped_types
 from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
 from srunear.metrics import markdown_table
@@ -299,7 +300,7 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     train_splits = load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed)
     dev_splits = load_split(experiment, "dev", config.max_eval_examples)
     if not train_splits:
-        raise ValueError("no source has a 'train' split")
+        raise ValueError(f"no source of the experiment has a 'train' split (sources: {experiment.source_names})")
     for data in [*train_splits.values(), *dev_splits.values()]:
         accelerator.print(data.report.summary())
 
@@ -381,9 +382,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", help="default: the file's output_dir, else outputs/<config name>")
     parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke tests); the schedule still follows `epochs`")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/state")
+    add_debug_flag(parser)
     return parser.parse_intermixed_args(argv)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     experiment = load_experiment(args.config, args.overrides)
