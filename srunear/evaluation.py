@@ -6,12 +6,19 @@ Writes the `srunear.metrics.evaluate_sources` report (values 0-100) as JSON, the
 table beside it (FILE.md) and prints the table. Gold spans that the corpus reader could not
 represent (unaligned to words, or crossing a span of the same type) never reach the model but
 are still entities it missed, so they are added as false negatives.
+
+A source is scored on every type its corpus annotates (the paper's rule), including types the
+model never predicts: those gold mentions are misses, the source's block in the JSON lists
+them under ``unpredicted_types`` and a warning names them. The model folder must hold a
+complete SRU-NER model (`srunear.loading.load_model`), or nothing is scored.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +28,15 @@ import datasets
 
 from srunear.cli import add_debug_flag, command_line
 from srunear.experiment import ExperimentConfig, load_experiment
+from srunear.loading import check_model_type, load_model
 from srunear.metrics import SourceData, evaluate_sources, markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card
 from srunear.prediction import predict_spans
 from tokenization import ReadReport, load_source
 
-__all__ = ["SplitData", "evaluate_model", "load_split", "main", "mapped_types", "unrepresentable_gold"]
+__all__ = [
+    "SplitData", "evaluate_model", "load_split", "main", "mapped_types", "unpredicted_warnings", "unrepresentable_gold",
+]
 
 UNREPRESENTABLE_KINDS = ("unaligned", "crossing")
 
@@ -72,18 +82,41 @@ def evaluate_model(
     batch_size: int = 32,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Predict every source's examples and score each on the types that source annotates."""
-    model_sources = model.config.sources
-    per_source = {}
+    """Predict every source's examples and score each on the types that source annotates.
+
+    Those are the types its corpus holds, plus the ones the model was trained to give it.
+    Gold types the model cannot predict stay in (as misses) and are listed per source under
+    ``unpredicted_types`` (type -> gold mentions).
+    """
+    known = set(model.config.entity_types)
+    per_source, unpredicted = {}, {}
     for name, data in splits.items():
-        types = model_sources.get(name)
-        if types is None:  # a corpus the model was not trained on: score the types it annotates
-            types = sorted(data.report.type_counts)
-        predicted = predict_spans(model, tokenizer, data.dataset, batch_size=batch_size, progress=progress)
         gold = [[(span["start"], span["end"], span["type"]) for span in spans] for spans in data.dataset["spans"]]
+        types = sorted(set(model.config.sources.get(name, ())) | set(data.report.type_counts))
+        missing = Counter(span[2] for spans in gold for span in spans if span[2] not in known)
+        if missing:
+            unpredicted[name] = dict(sorted(missing.items()))
+        predicted = predict_spans(model, tokenizer, data.dataset, batch_size=batch_size, progress=progress)
         predicted = [[span[:3] for span in spans] for spans in predicted]
         per_source[name] = SourceData(gold, predicted, types, unrepresentable_gold(data))
-    return evaluate_sources(per_source)
+    report = evaluate_sources(per_source)
+    for name, counts in unpredicted.items():
+        report["sources"][name]["unpredicted_types"] = counts
+    return report
+
+
+def _mention_counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{entity_type} ({count} mentions)" for entity_type, count in counts.items())
+
+
+def unpredicted_warnings(report: Mapping[str, Any]) -> list[str]:
+    """One line per source scored on types the model cannot predict (so its scores are capped)."""
+    return [
+        f"warning: source {name!r} annotates {_mention_counts(block['unpredicted_types'])}, "
+        "which the model does not predict; they count as misses (a corpus is scored on the types it annotates)"
+        for name, block in report["sources"].items()
+        if block.get("unpredicted_types")
+    ]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -106,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoTokenizer
 
-    from modeling_srunear import SRUNERModel
-
     experiment = load_experiment(args.config, args.overrides)
+    check_model_type(args.model_dir)  # before reading any corpus
     experiment.check_paths((args.split,))
     splits = load_split(experiment, args.split, limit=args.max_examples)
     if not splits:
@@ -116,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     for data in splits.values():
         print(data.report.summary())
     torch.set_grad_enabled(False)
-    model = SRUNERModel.from_pretrained(args.model_dir)
+    model = load_model(args.model_dir)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
+    for warning in unpredicted_warnings(report):
+        print(warning, file=sys.stderr)
     output = Path(args.output) if args.output else Path(args.model_dir) / f"eval_{args.split}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
