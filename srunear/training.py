@@ -149,7 +149,12 @@ class TrainerState:
 
 
 def replace_folder(temporary: Path, final: Path) -> None:
-    """Put a finished folder in place: the old one is moved aside first, then removed."""
+    """Put a finished folder in place: the old one is moved aside first, then removed.
+
+    A crash between the two renames leaves only ``final.old``; it is put back first, so the
+    one complete copy is never the one deleted.
+    """
+    restore_folder(final)
     old = final.with_name(final.name + ".old")
     if old.exists():
         shutil.rmtree(old)
@@ -158,6 +163,13 @@ def replace_folder(temporary: Path, final: Path) -> None:
     temporary.rename(final)
     if old.exists():
         shutil.rmtree(old)
+
+
+def restore_folder(final: Path) -> None:
+    """Undo a crash between the two renames of ``replace_folder``: ``final.old`` becomes ``final`` again."""
+    old = final.with_name(final.name + ".old")
+    if old.is_dir() and not final.exists():
+        old.rename(final)
 
 
 def existing_folder(final: Path) -> Path | None:
@@ -332,6 +344,8 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     metrics_path = output_dir / "metrics.jsonl"
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        for folder in ("best", "state"):
+            restore_folder(output_dir / folder)
     accelerator.wait_for_everyone()
     state = load_checkpoint(accelerator, output_dir) if resume else TrainerState()
     if accelerator.is_main_process:
