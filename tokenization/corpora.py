@@ -321,6 +321,7 @@ class _Records:
 
 
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+_TEXT_BUILDERS = {"json", "csv"}
 
 
 def _open_records(config: SourceConfig, split: str, base_dir: Path | None, cache_dir: str | None) -> _Records:
@@ -330,6 +331,9 @@ def _open_records(config: SourceConfig, split: str, base_dir: Path | None, cache
         builder = _LOCAL_BUILDERS.get(path.suffix)
         if builder is None:
             raise ValueError(f"source {config.name!r}: cannot load {path} (expected one of {sorted(_LOCAL_BUILDERS)})")
+        if builder in _TEXT_BUILDERS:  # pyarrow reads other encodings without a word and fails on the rows later
+            for _ in text_lines(path):
+                pass
         try:
             dataset = datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache_dir)
         except Exception as error:  # pyarrow/datasets wrap parse errors in several types
