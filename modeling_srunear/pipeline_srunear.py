@@ -216,19 +216,23 @@ def check_encodable(text: str) -> None:
         )
 
 
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
 def _check_batch(inputs: list, split: bool) -> None:
     """Name the first item of a batch that is not a text (or, with ``split``, not a list of words)."""
-    if split and any(isinstance(item, str) for item in inputs):
+    if split and any(isinstance(item, str) for item in inputs):  # one list of words with a stray item
         position, item = next((i, w) for i, w in enumerate(inputs) if not isinstance(w, str))
-        raise TypeError(f"word {position} is {item!r} ({type(item).__name__}); with is_split_into_words=True every word must be a string")
+        raise TypeError(f"word {position} is {_describe(item)}; with is_split_into_words=True every word must be a string")
+    expected = (list, tuple) if split else str
     for position, item in enumerate(inputs):
-        if not split and not isinstance(item, str):
-            raise TypeError(f"item {position} of the input list is {item!r} ({type(item).__name__}); expected a string")
-        if split and not isinstance(item, (list, tuple)):
-            raise TypeError(f"item {position} of the input list is {item!r} ({type(item).__name__}); expected a list of words")
+        if not isinstance(item, expected):
+            wanted = "a list of words" if split else "a string"
+            raise TypeError(f"item {position} of the input list is {_describe(item)}; expected {wanted}")
         for index, word in enumerate(item if split else ()):
             if not isinstance(word, str):
-                raise TypeError(f"item {position}, word {index} is {word!r} ({type(word).__name__}); every word must be a string")
+                raise TypeError(f"item {position}, word {index} is {_describe(word)}; every word must be a string")
 
 
 def _join_words(words: Sequence[str]) -> tuple[str, list[tuple[str, int, int]]]:

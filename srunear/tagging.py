@@ -391,13 +391,16 @@ def _infer_output_format(output: Path) -> str:
 
 
 def check_writable(path: Path) -> None:
-    """Fail now, not after the model is loaded, when ``path`` cannot be appended to (it is created empty)."""
+    """Fail now, not after the model is loaded, when ``path`` cannot be appended to (a trial leaves no file)."""
     if path.is_dir():
         raise TaggingError(f"the output {path} is a folder; give a file name")
     try:
+        existed = path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("ab"):
             pass
+        if not existed:
+            path.unlink()
     except OSError as error:
         raise TaggingError(f"cannot write the output {path}: {error.strerror or error}") from None
 
