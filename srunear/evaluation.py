@@ -147,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"no source of {args.config} has a {args.split!r} split")
     for data in splits.values():
         print(data.report.summary())
-    torch.set_grad_enabled(False)
-    model = load_model(args.model_dir)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
+    with torch.no_grad():  # a context, not a global switch: main() may run inside a longer program
+        model = load_model(args.model_dir)
+        report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
     for warning in unpredicted_warnings(report):
         print(warning, file=sys.stderr)
     output = Path(args.output) if args.output else Path(args.model_dir) / f"eval_{args.split}.json"

@@ -54,9 +54,14 @@ def test_evaluate_cli_writes_report_and_table(tmp_path):
 
 
 def evaluate_main(*argv: str) -> int:
+    """evaluate.py's main in this process; it must leave the process as it found it."""
+    import torch
+
     from srunear.evaluation import main
 
-    return main(list(argv))
+    status = main(list(argv))
+    assert torch.is_grad_enabled()
+    return status
 
 
 def test_a_folder_that_is_not_an_srunear_model_is_refused(tmp_path, capsys):
