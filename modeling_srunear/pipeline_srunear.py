@@ -2,65 +2,101 @@
 
 Texts are split into sentences and words (keeping character offsets); a sentence longer
 than the encoder limit is cut into windows of whole words that fit. Each sentence or
-window is one chunk of a ``ChunkPipeline``, so ``batch_size`` batches chunks across texts,
-and spans are mapped back to offsets in the original text: ``text[start:end] == word``.
+window is one chunk of a ``ChunkPipeline``, so ``batch_size`` batches chunks, within one
+text and across texts, and spans are mapped back to offsets in the original text:
+``text[start:end] == word``. Without a ``batch_size`` the pipeline batches
+``DEFAULT_BATCH_SIZE`` chunks, so a long document runs as fast as its sentences would
+as a list; batching never changes the entities found.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import numbers
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from transformers import AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.base import ChunkPipeline
 
-from .text_segmentation import split_sentences, split_words
+from .text_segmentation import find_surrogate, split_sentences, split_words
 
 TASK = "srunear-ner"
+DEFAULT_BATCH_SIZE = 32  # sentences per forward pass when the caller gives no batch_size
 
 
 class SRUNERPipeline(ChunkPipeline):
     """Nested NER with an SRU-NER model.
 
     Call with a string, a list of strings, or (with ``is_split_into_words=True``) a list
-    of words or a list of such lists. Options: ``threshold`` (minimum span score),
-    ``entity_types`` (keep only these types), ``return_sources`` (add ``sources``: for a
+    of words or a list of such lists; an empty list gives ``[]``. A plain string with
+    ``is_split_into_words=True`` is an error rather than a list of characters, and so is
+    any item of another type (the message names its position). A text holding a lone
+    surrogate (left by a bad decode) is rejected with the character's position, not
+    repaired: it cannot be encoded, and a silent replacement would hide the bad decode.
+
+    Options: ``threshold`` (minimum span score, from 0 to 1), ``entity_types`` (keep only
+    these types; a single string is one type), ``return_sources`` (add ``sources``: for a
     model with per-source heads, the training sources whose heads found the entity, each
-    with its score; the entity's own score is the highest of them).
+    with its score; the entity's own score is the highest of them), ``progress`` (called
+    with the number of characters of the input each finished chunk accounts for, so a
+    caller can show how far a long document has got).
     """
 
-    def _sanitize_parameters(self, threshold=None, entity_types=None, is_split_into_words=None, return_sources=None, **kwargs):
-        preprocess, postprocess = {}, {}
+    def _sanitize_parameters(self, threshold=None, entity_types=None, is_split_into_words=None, progress=None,
+                             return_sources=None, **kwargs):
+        preprocess, forward, postprocess = {}, {}, {}
         if return_sources is not None:
             postprocess["return_sources"] = bool(return_sources)
         if is_split_into_words is not None:
             preprocess["is_split_into_words"] = is_split_into_words
         if threshold is not None:
-            postprocess["threshold"] = float(threshold)
+            postprocess["threshold"] = check_threshold(threshold)
         if entity_types is not None:
-            unknown = sorted(set(entity_types) - set(self.model.config.entity_types))
-            if unknown:
-                raise ValueError(f"unknown entity types {unknown}; the model predicts {self.model.config.entity_types}")
-            postprocess["entity_types"] = set(entity_types)
-        return preprocess, {}, postprocess
+            postprocess["entity_types"] = check_entity_types(entity_types, self.model.config.entity_types)
+        if progress is not None:
+            forward["progress"] = progress
+        return preprocess, forward, postprocess
 
     def __call__(self, inputs, **kwargs):
-        # A list of words is one input when is_split_into_words, not a batch of texts.
-        if kwargs.get("is_split_into_words") and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs):
-            return super().__call__([list(inputs)], **kwargs)[0]
+        if kwargs.get("batch_size") is None and getattr(self, "_batch_size", None) is None:
+            kwargs["batch_size"] = DEFAULT_BATCH_SIZE
+        split = bool(kwargs.get("is_split_into_words"))
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(inputs, list):
+            if not inputs:
+                return []
+            if split and all(isinstance(word, str) for word in inputs):
+                return super().__call__([inputs], **kwargs)[0]  # one list of words is one input
+            _check_batch(inputs, split)
+        elif split and isinstance(inputs, str):
+            raise TypeError(
+                "is_split_into_words=True expects a list of words (or a list of such lists), got a string; "
+                "call without is_split_into_words to have the text split into words"
+            )
         return super().__call__(inputs, **kwargs)
 
     def preprocess(self, inputs, is_split_into_words: bool = False):
         if is_split_into_words:
+            if isinstance(inputs, str):
+                raise TypeError(f"is_split_into_words=True expects lists of words, got the string {inputs[:40]!r}")
             text, words = _join_words(inputs)
+            check_encodable(text)
         else:
             if not isinstance(inputs, str):
                 raise TypeError(f"expected a string (or words with is_split_into_words=True), got {type(inputs).__name__}")
+            check_encodable(inputs)
             text, words = inputs, split_words(inputs)
         chunks = list(self.encoded_chunks(text, words))
+        done = 0
         for index, (chunk, encoding) in enumerate(chunks):
-            yield self.encode_chunk(text, chunk, is_last=index == len(chunks) - 1, encoding=encoding)
+            is_last = index == len(chunks) - 1
+            end = len(text) if is_last else chunk[-1][2]
+            inputs = self.encode_chunk(text, chunk, is_last=is_last, encoding=encoding)
+            inputs["characters"] = end - done  # this chunk's share of the text, for progress
+            done = end
+            yield inputs
 
     def chunk_words(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[list[tuple[str, int, int]]]:
         """Sentences of words, each cut into windows that fit the encoder; at least one chunk."""
@@ -124,12 +160,15 @@ class SRUNERPipeline(ChunkPipeline):
         inputs["is_last"] = is_last
         return inputs
 
-    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+    def _forward(self, model_inputs: dict[str, Any], progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
         offsets, text, is_last = model_inputs.pop("offsets"), model_inputs.pop("text"), model_inputs.pop("is_last")
+        characters = model_inputs.pop("characters")
         model_inputs["word_ids"] = model_inputs.pop("word_index") - 1
         output = self.model(**model_inputs)
         batched = isinstance(is_last, list)
         spans = output.head_spans if batched else output.head_spans[0]
+        if progress is not None:
+            progress(sum(characters) if batched else characters)
         return {"spans": spans, "offsets": offsets, "text": text, "is_last": is_last}
 
     def postprocess(self, all_outputs: list[dict[str, Any]], threshold: float = 0.0, entity_types: set[str] | None = None,
@@ -155,6 +194,57 @@ class SRUNERPipeline(ChunkPipeline):
             entities.append(entity)
         entities.sort(key=lambda e: (e["start"], -e["end"], e["entity_group"]))
         return entities
+
+
+def check_threshold(threshold: Any) -> float:
+    """A minimum span score: a number from 0 to 1 (NaN would silently keep every span)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"threshold must be a number from 0 to 1 (the minimum span score), got {threshold!r}")
+    return float(threshold)
+
+
+def check_entity_types(entity_types: Any, known: Sequence[str]) -> set[str]:
+    """Types to keep: a string is one type (not its letters); each must be one the model predicts."""
+    if isinstance(entity_types, str):
+        entity_types = [entity_types]
+    if not isinstance(entity_types, Iterable):
+        raise TypeError(f"entity_types must be a type name or a list of them, got {entity_types!r}")
+    entity_types = list(entity_types)
+    if not entity_types or not all(isinstance(t, str) for t in entity_types):
+        raise ValueError(f"entity_types must be a type name or a non-empty list of them, got {entity_types!r}")
+    unknown = sorted(set(entity_types) - set(known))
+    if unknown:
+        raise ValueError(f"unknown entity types {unknown}; the model predicts {list(known)}")
+    return set(entity_types)
+
+
+def check_encodable(text: str) -> None:
+    """Refuse a lone surrogate: the tokenizer cannot encode it, and replacing it would hide a bad decode."""
+    position = find_surrogate(text)
+    if position is not None:
+        raise ValueError(
+            f"the text holds a lone surrogate U+{ord(text[position]):04X} at character {position} (left by a bad "
+            "decode); decode the input correctly, or with errors='replace' which keeps every offset"
+        )
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_batch(inputs: list, split: bool) -> None:
+    """Name the first item of a batch that is not a text (or, with ``split``, not a list of words)."""
+    if split and any(isinstance(item, str) for item in inputs):  # one list of words with a stray item
+        position, item = next((i, w) for i, w in enumerate(inputs) if not isinstance(w, str))
+        raise TypeError(f"word {position} is {_describe(item)}; with is_split_into_words=True every word must be a string")
+    expected = (list, tuple) if split else str
+    for position, item in enumerate(inputs):
+        if not isinstance(item, expected):
+            wanted = "a list of words" if split else "a string"
+            raise TypeError(f"item {position} of the input list is {_describe(item)}; expected {wanted}")
+        for index, word in enumerate(item if split else ()):
+            if not isinstance(word, str):
+                raise TypeError(f"item {position}, word {index} is {_describe(word)}; every word must be a string")
 
 
 def _join_words(words: Sequence[str]) -> tuple[str, list[tuple[str, int, int]]]:

@@ -17,7 +17,7 @@ try:  # pysbd is optional: a better English sentence splitter, but not needed to
 except ImportError:  # pragma: no cover - exercised only where pysbd is absent
     pysbd = None
 
-__all__ = ["split_words", "split_sentences", "sentence_boundaries_regex", "HAS_PYSBD"]
+__all__ = ["find_surrogate", "split_words", "split_sentences", "sentence_boundaries_regex", "HAS_PYSBD"]
 
 HAS_PYSBD = pysbd is not None
 
@@ -28,6 +28,17 @@ _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 # Characters a sentence break needs (sentence-final punctuation, line and tab breaks); a text
 # with none of them before its last character is one sentence, and the segmenter is skipped.
 _POSSIBLE_BREAK = re.compile(r"[.!?;:\n\r\t\v\f\u2026\u2028\u2029\u3002\uff01\uff1f]")
+# pysbd sees at most this many characters at once (see `_pysbd_boundaries`); sentence ends
+# closer than the margin to a window's edge are left to the next window.
+PYSBD_WINDOW = 2000
+WINDOW_MARGIN = 200
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def find_surrogate(text: str) -> int | None:
+    """Position of the first surrogate code point (which no UTF-8 encoder accepts), or None."""
+    match = _SURROGATE.search(text)
+    return match.start() if match else None
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +129,33 @@ def sentence_boundaries_regex(text: str) -> list[int]:
     return sorted(ends)
 
 
-def _pysbd_boundaries(text: str) -> list[int]:
+def _pysbd_boundaries(text: str, window: int = PYSBD_WINDOW) -> list[int]:
+    """Sentence end positions from pysbd, run on pieces of at most `window` characters.
+
+    pysbd's time grows with the square of its input (40,000 characters: seconds), so a long
+    text is fed in windows. Each window's last sentence may be cut by the window edge, so
+    only the ends before it are kept, and the next window starts where the last kept
+    sentence ended: every kept sentence was segmented with the text after it in view. A
+    window in which pysbd finds no end it can keep (one sentence longer than the window)
+    is cut at its last whitespace, which only splits a sentence far too long for the
+    encoder anyway. Time per character therefore stays flat as texts grow.
+    """
+    ends: list[int] = []
+    start = 0
+    while len(text) - start > window:
+        stop = start + window
+        found = [start + end for end in _pysbd_window_boundaries(text[start:stop])]
+        kept = [end for end in found[:-1] if start < end <= stop - WINDOW_MARGIN]
+        if not kept:
+            cut = max(text.rfind(" ", start + 1, stop), text.rfind("\n", start + 1, stop))
+            kept = [cut if cut > start else stop]
+        ends.extend(kept)
+        start = kept[-1]
+    ends.extend(start + end for end in _pysbd_window_boundaries(text[start:]))
+    return ends
+
+
+def _pysbd_window_boundaries(text: str) -> list[int]:
     """Sentence end positions from pysbd, each checked against (or re-found in) `text`.
 
     pysbd's char spans are not always right (repeated sentences, altered whitespace), so a

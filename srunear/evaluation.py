@@ -12,6 +12,11 @@ Every split is fitted to the encoder as the paper does it (`fit_split`): sentenc
 subword limit are split between mentions, and consecutive sentences of a document are merged
 up to the limit with a separator word (per source, `merge_sentences`). Scores are computed on
 the fitted examples, whose gold spans are exactly the corpus's, moved into place.
+
+A source is scored on every type its corpus annotates (the paper's rule), including types the
+model never predicts: those gold mentions are misses, the source's block in the JSON lists
+them under ``unpredicted_types`` and a warning names them. The model folder must hold a
+complete SRU-NER model (`srunear.loading.load_model`), or nothing is scored.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +33,16 @@ from typing import Any
 
 import datasets
 
+from srunear.cli import add_debug_flag, command_line
 from srunear.experiment import ExperimentConfig, load_experiment
+from srunear.loading import check_model_type, load_model
 from srunear.metrics import SourceData, evaluate_sources, markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card
 from srunear.prediction import predict_spans, word_subword_counts
 from tokenization import ReadReport, SourceConfig, load_source, pack_rows
 
 __all__ = ["SplitData", "evaluate_model", "fit_split", "fit_splits", "load_split", "main", "mapped_types",
-           "subset_indices", "unrepresentable_gold"]
+           "subset_indices", "unpredicted_warnings", "unrepresentable_gold"]
 
 UNREPRESENTABLE_KINDS = ("unaligned", "crossing")
 
@@ -136,18 +145,41 @@ def evaluate_model(
     batch_size: int = 32,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Predict every source's examples and score each on the types that source annotates."""
-    model_sources = model.config.sources
-    per_source = {}
+    """Predict every source's examples and score each on the types that source annotates.
+
+    Those are the types its corpus holds, plus the ones the model was trained to give it.
+    Gold types the model cannot predict stay in (as misses) and are listed per source under
+    ``unpredicted_types`` (type -> gold mentions).
+    """
+    known = set(model.config.entity_types)
+    per_source, unpredicted = {}, {}
     for name, data in splits.items():
-        types = model_sources.get(name)
-        if types is None:  # a corpus the model was not trained on: score the types it annotates
-            types = sorted(data.report.type_counts)
-        predicted = predict_spans(model, tokenizer, data.dataset, batch_size=batch_size, progress=progress)
         gold = [[(span["start"], span["end"], span["type"]) for span in spans] for spans in data.dataset["spans"]]
+        types = sorted(set(model.config.sources.get(name, ())) | set(data.report.type_counts))
+        missing = Counter(span[2] for spans in gold for span in spans if span[2] not in known)
+        if missing:
+            unpredicted[name] = dict(sorted(missing.items()))
+        predicted = predict_spans(model, tokenizer, data.dataset, batch_size=batch_size, progress=progress)
         predicted = [[span[:3] for span in spans] for spans in predicted]
         per_source[name] = SourceData(gold, predicted, types, unrepresentable_gold(data))
-    return evaluate_sources(per_source)
+    report = evaluate_sources(per_source)
+    for name, counts in unpredicted.items():
+        report["sources"][name]["unpredicted_types"] = counts
+    return report
+
+
+def _mention_counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{entity_type} ({count} mentions)" for entity_type, count in counts.items())
+
+
+def unpredicted_warnings(report: Mapping[str, Any]) -> list[str]:
+    """One line per source scored on types the model cannot predict (so its scores are capped)."""
+    return [
+        f"warning: source {name!r} annotates {_mention_counts(block['unpredicted_types'])}, "
+        "which the model does not predict; they count as misses (a corpus is scored on the types it annotates)"
+        for name, block in report["sources"].items()
+        if block.get("unpredicted_types")
+    ]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -160,28 +192,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-examples", type=int, default=None, help="at most this many examples per source")
     parser.add_argument("--model-card", action="store_true", help="rewrite MODEL_DIR/README.md with these metrics")
+    add_debug_flag(parser)
     return parser.parse_intermixed_args(argv)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
     from transformers import AutoTokenizer
 
-    from modeling_srunear import SRUNERModel
-
     experiment = load_experiment(args.config, args.overrides)
+    check_model_type(args.model_dir)  # before reading any corpus
     experiment.check_paths((args.split,))
     splits = load_split(experiment, args.split, limit=args.max_examples)
     if not splits:
-        raise SystemExit(f"no source of {args.config} has a {args.split!r} split")
-    torch.set_grad_enabled(False)
-    model = SRUNERModel.from_pretrained(args.model_dir)
+        raise ValueError(f"no source of {args.config} has a {args.split!r} split")
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    splits = fit_splits(experiment, splits, tokenizer, model.config.max_subword_tokens)
-    for data in splits.values():
-        print(data.report.summary())
-    report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
+    with torch.no_grad():  # a context, not a global switch: main() may run inside a longer program
+        model = load_model(args.model_dir)
+        splits = fit_splits(experiment, splits, tokenizer, model.config.max_subword_tokens)
+        for data in splits.values():
+            print(data.report.summary())
+        report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
+    for warning in unpredicted_warnings(report):
+        print(warning, file=sys.stderr)
     output = Path(args.output) if args.output else Path(args.model_dir) / f"eval_{args.split}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -31,6 +31,7 @@ import yaml
 
 from tokenization import SourceConfig
 from tokenization.corpora import local_paths
+from tokenization.textfiles import read_text
 
 __all__ = ["PRESETS", "ExperimentConfig", "TrainingConfig", "apply_overrides", "apply_preset", "load_experiment",
            "resolve_encoder"]
@@ -196,12 +197,24 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         node: Any = raw
         for part in parents:
             node = _child(node, part, key, create=True)
-        value = yaml.safe_load(text)
+        value = _parse_yaml(text, f"override {item!r}", in_file=False)
         if isinstance(node, list):
             node[_index(node, last, key)] = value
         else:
             node[last] = value
     return raw
+
+
+def _parse_yaml(text: str, where: str, in_file: bool = True) -> Any:
+    """`yaml.safe_load`, with errors naming the file and line (or the override) instead of "<unicode string>"."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        location = f"{where}:{mark.line + 1}" if mark is not None and in_file else where
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        raise ValueError(f"{location}: not valid YAML: {problem}{column}") from None
 
 
 def _index(node: list, part: str, key: str) -> int:
@@ -225,7 +238,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no experiment file at {path}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = _parse_yaml(read_text(path), str(path)) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: an experiment file is a mapping, got {type(raw).__name__}")
     raw = apply_overrides(raw, list(overrides or []))

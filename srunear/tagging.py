@@ -1,7 +1,12 @@
 """Tag many documents with a saved SRU-NER model: resumable, shardable; JSON lines, PubTator, brat, BioC or HTML out.
 
     python tag.py MODEL_DIR INPUT... --output OUT [--format jsonl|pubtator|brat|bioc-xml|bioc-json|html]
-                  [--input-format auto|text|jsonl|pubtator|bioc|brat] [--lines] [--threshold X] [--batch-size N]
+                  [--input-format auto|text|jsonl|pubtator|bioc|brat] [--lines] [--threshold X] [--batch-size N] [--debug]
+
+Everything that can be checked without the model is checked before it is loaded: the
+options, the model folder's type, that the output can be written, and every input document
+(ids, format, encoding). Progress is counted in characters, so a single long document
+shows how far it has got.
 
 Inputs are plain-text files (one document per file, or one per non-blank line with ``--lines``;
 the id is the file stem, or ``stem:line``), JSON lines (``{"id": ..., "text": ...}``; the keys
@@ -52,6 +57,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from srunear.cli import add_debug_flag, command_line
+from tokenization.textfiles import not_utf8_error
 
 __all__ = [
     "Document",
@@ -235,8 +243,8 @@ def read_documents(
     if input_format not in INPUT_FORMATS:
         raise TaggingError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
     for path in map(Path, paths):
-        kind = detect_input_format(path) if input_format == "auto" else input_format
         try:
+            kind = detect_input_format(path) if input_format == "auto" else input_format
             if kind == "jsonl":
                 yield from _read_jsonl(path, id_key, text_key)
             elif kind == "pubtator":
@@ -247,8 +255,8 @@ def read_documents(
                 yield from _read_brat(path)
             else:
                 yield from _read_text(path, lines)
-        except UnicodeDecodeError as error:
-            raise TaggingError(f"{path}: not UTF-8 text ({error})") from None
+        except UnicodeDecodeError:
+            raise not_utf8_error(path) from None
 
 
 # --------------------------------------------------------------------------- writing records
@@ -488,9 +496,38 @@ def export_documents(output: Path, output_format: str, documents: Iterable[Docum
     return len(items)
 
 
+def check_writable(path: Path) -> None:
+    """Fail now, not after the model is loaded, when ``path`` cannot be appended to (a trial leaves no file)."""
+    if path.is_dir():
+        raise TaggingError(f"the output {path} is a folder; give a file name")
+    try:
+        existed = path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as error:
+        raise TaggingError(f"cannot write the output {path}: {error.strerror or error}") from None
+
+
+def check_model_folder(model: Any, entity_types: Sequence[str] | None) -> None:
+    """The folder must hold an SRU-NER model that predicts ``entity_types``: read from its config, not loaded."""
+    from modeling_srunear.pipeline_srunear import check_entity_types
+
+    from srunear.loading import check_model_type
+
+    if isinstance(model, (str, os.PathLike)):
+        config = check_model_type(model)
+        if entity_types is not None:
+            check_entity_types(entity_types, config.get("entity_types") or [])
+
+
 def _load_pipeline(model: Any, device: Any, trust_remote_code: bool):
     import modeling_srunear  # noqa: F401  (registers the "srunear-ner" task)
-    from transformers import pipeline
+    from transformers import AutoTokenizer, pipeline
+
+    from srunear.loading import load_model
 
     if not isinstance(model, (str, os.PathLike)):
         return model  # already a pipeline
@@ -498,7 +535,26 @@ def _load_pipeline(model: Any, device: Any, trust_remote_code: bool):
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return pipeline("srunear-ner", model=str(model), device=device, trust_remote_code=trust_remote_code)
+    if trust_remote_code:  # the folder's own code builds the model
+        return pipeline("srunear-ner", model=str(model), device=device, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    return pipeline("srunear-ner", model=load_model(model), tokenizer=tokenizer, device=device)
+
+
+def _reports_progress(ner: Any) -> bool:
+    """Whether the pipeline takes a ``progress`` callback (an older saved pipeline may not)."""
+    import inspect
+
+    return "progress" in inspect.signature(ner._sanitize_parameters).parameters
+
+
+def _check_text(document: Document) -> None:
+    from modeling_srunear.pipeline_srunear import check_encodable
+
+    try:
+        check_encodable(document.text)
+    except ValueError as error:
+        raise TaggingError(f"{document.where}: {error}") from None
 
 
 def tag_files(
@@ -511,7 +567,7 @@ def tag_files(
     lines: bool = False,
     id_key: str = "id",
     text_key: str = "text",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     threshold: float | None = None,
     entity_types: Sequence[str] | None = None,
     num_shards: int | None = None,
@@ -536,8 +592,17 @@ def tag_files(
         raise TaggingError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
     if not inputs:
         raise TaggingError("no input files given")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise TaggingError(f"batch size must be at least 1, got {batch_size}")
+    if threshold is not None:
+        from modeling_srunear.pipeline_srunear import check_threshold
+
+        check_threshold(threshold)
+    index, count, state = _resolve_shards(num_shards, shard_index)
+    target = records_path if count == 1 else part_path(records_path, index, count)
+    check_writable(target)
+    if records_path != output:
+        check_writable(output)
 
     def documents() -> Iterator[Document]:
         return read_documents(inputs, input_format, lines, id_key, text_key)
@@ -545,8 +610,10 @@ def tag_files(
     # First pass: validate every input and fix the order, before any model is loaded.
     ids: list[str] = []
     seen: dict[str, str] = {}
+    characters: dict[str, int] = {}
     for document in documents():
         check_id(document.id, output_format, document.where)
+        _check_text(document)
         if document.id in seen:
             raise TaggingError(
                 f"document id {document.id!r} appears twice ({seen[document.id]} and {document.where}); ids must be "
@@ -554,9 +621,9 @@ def tag_files(
             )
         seen[document.id] = document.where
         ids.append(document.id)
+        characters[document.id] = len(document.text)
+    check_model_folder(model, entity_types)
 
-    index, count, state = _resolve_shards(num_shards, shard_index)
-    target = records_path if count == 1 else part_path(records_path, index, count)
     mine = ids[index::count]
     done = recover_output(target, record_format)
     mine_set = set(mine)
@@ -571,11 +638,11 @@ def tag_files(
 
     if todo:
         ner = _load_pipeline(model, device if device is not None or state is None else state.device, trust_remote_code)
-        call_options: dict[str, Any] = {"batch_size": batch_size}
+        call_options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
         if threshold is not None:
             call_options["threshold"] = threshold
-        if entity_types:
-            call_options["entity_types"] = list(entity_types)
+        if entity_types is not None:
+            call_options["entity_types"] = entity_types  # a string is one type
         pending: deque[Document] = deque()
 
         def texts() -> Iterator[str]:
@@ -588,15 +655,21 @@ def tag_files(
 
         description = "tagging" if count == 1 else f"tagging shard {index + 1}/{count}"
         with target.open("ab") as handle, tqdm(
-            total=len(mine), initial=len(done), unit="doc", desc=description,
-            position=index if count > 1 else None, disable=not progress, file=sys.stderr,
+            total=sum(characters[i] for i in mine), initial=sum(characters[i] for i in done), unit="char",
+            unit_scale=True, desc=description, position=index if count > 1 else None, disable=not progress,
+            file=sys.stderr,
         ) as bar:
+            by_chunk = _reports_progress(ner)
+            if by_chunk:
+                call_options["progress"] = bar.update
             for entities in ner(texts(), **call_options):
                 document = pending.popleft()
                 handle.write(format_record(document, entities, record_format))
                 handle.flush()
                 result.tagged += 1
-                bar.update(1)
+                bar.set_postfix(docs=f"{result.skipped + result.tagged}/{result.total}", refresh=False)
+                if not by_chunk:
+                    bar.update(len(document.text))
 
     if count > 1:
         if state is not None:
@@ -631,7 +704,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lines", action="store_true", help="plain text: one document per non-blank line (id stem:line)")
     parser.add_argument("--id-key", default="id", help="JSON lines: key of the document id (default: id; absent: stem:line)")
     parser.add_argument("--text-key", default="text", help="JSON lines: key of the document text (default: text)")
-    parser.add_argument("--batch-size", type=int, default=8, help="sentences per forward pass (default: 8)")
+    parser.add_argument("--batch-size", type=int, help="sentences per forward pass (default: the pipeline's, 32)")
     parser.add_argument("--threshold", type=float, help="keep entities scoring at least this")
     parser.add_argument("--entity-types", nargs="+", metavar="TYPE", help="keep only these entity types")
     parser.add_argument("--num-shards", type=int, help="split the documents into K shards (default: accelerate's process count)")
@@ -639,24 +712,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: accelerate's device, else cuda if available)")
     parser.add_argument("--trust-remote-code", action="store_true", help="run the model folder's own code (without this package's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
+@command_line
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from tokenization.schema import CorpusFormatError
-
-    try:
-        result = tag_files(
-            args.model, args.inputs, args.output, output_format=args.format, input_format=args.input_format,
-            lines=args.lines, id_key=args.id_key, text_key=args.text_key, batch_size=args.batch_size,
-            threshold=args.threshold, entity_types=args.entity_types, num_shards=args.num_shards,
-            shard_index=args.shard_index, device=args.device, trust_remote_code=args.trust_remote_code,
-            progress=not args.no_progress,
-        )
-    except (TaggingError, CorpusFormatError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    result = tag_files(
+        args.model, args.inputs, args.output, output_format=args.format, input_format=args.input_format,
+        lines=args.lines, id_key=args.id_key, text_key=args.text_key, batch_size=args.batch_size,
+        threshold=args.threshold, entity_types=args.entity_types, num_shards=args.num_shards,
+        shard_index=args.shard_index, device=args.device, trust_remote_code=args.trust_remote_code,
+        progress=not args.no_progress,
+    )
     print(
         f"{result.output}: {result.tagged} documents tagged, {result.skipped} already done, {result.total} in all"
         + (f"; merged into {args.output}" if result.merged else "")

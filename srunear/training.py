@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
+from srunear.cli import add_debug_flag, command_line
 from srunear.evaluation import SplitData, evaluate_model, fit_splits, load_split, mapped_types
 from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
 from srunear.metrics import markdown_table
@@ -160,7 +161,12 @@ class TrainerState:
 
 
 def replace_folder(temporary: Path, final: Path) -> None:
-    """Put a finished folder in place: the old one is moved aside first, then removed."""
+    """Put a finished folder in place: the old one is moved aside first, then removed.
+
+    A crash between the two renames leaves only ``final.old``; it is put back first, so the
+    one complete copy is never the one deleted.
+    """
+    restore_folder(final)
     old = final.with_name(final.name + ".old")
     if old.exists():
         shutil.rmtree(old)
@@ -169,6 +175,13 @@ def replace_folder(temporary: Path, final: Path) -> None:
     temporary.rename(final)
     if old.exists():
         shutil.rmtree(old)
+
+
+def restore_folder(final: Path) -> None:
+    """Undo a crash between the two renames of ``replace_folder``: ``final.old`` becomes ``final`` again."""
+    old = final.with_name(final.name + ".old")
+    if old.is_dir() and not final.exists():
+        old.rename(final)
 
 
 def existing_folder(final: Path) -> Path | None:
@@ -312,7 +325,9 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     train_splits = load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed)
     dev_splits = load_split(experiment, "dev", config.max_eval_examples)
     if not train_splits:
-        raise ValueError("no source has a 'train' split")
+        raise ValueError(f"no source of the experiment has a 'train' split (sources: {experiment.source_names})")
+    for data in [*train_splits.values(), *dev_splits.values()]:
+        accelerator.print(data.report.summary())
 
     accelerator.print(f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}")
     tokenizer = AutoTokenizer.from_pretrained(experiment.encoder_path())
@@ -343,6 +358,8 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     metrics_path = output_dir / "metrics.jsonl"
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        for folder in ("best", "state"):
+            restore_folder(output_dir / folder)
     accelerator.wait_for_everyone()
     state = load_checkpoint(accelerator, output_dir) if resume else TrainerState()
     if accelerator.is_main_process:
@@ -395,9 +412,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/state")
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="when training ends, upload OUTPUT/best to this Hub repository")
     parser.add_argument("--hub-private", action="store_true", help="with --push-to-hub: create the repository as private")
+    add_debug_flag(parser)
     return parser.parse_intermixed_args(argv)
 
 
+@command_line
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     experiment = load_experiment(args.config, args.overrides)

@@ -6,6 +6,7 @@ import json
 import sys
 
 import yaml
+from conftest import save_nudged_tiny_model
 from test_training import run_script, save_tiny_encoder, write_experiment
 
 from srunear.metrics import markdown_table
@@ -47,3 +48,81 @@ def test_evaluate_cli_writes_report_and_table(tmp_path):
     card = (tmp_path / "out" / "best" / "README.md").read_text()
     assert "Measured on the **test** split" in card and table.strip() in card
     assert "| best epoch |" in card  # the training summary saved by train.py is kept
+
+
+# --------------------------------------------------------------------------- refusing what cannot be scored
+
+
+def evaluate_main(*argv: str) -> int:
+    """evaluate.py's main in this process; it must leave the process as it found it."""
+    import torch
+
+    from srunear.evaluation import main
+
+    status = main(list(argv))
+    assert torch.is_grad_enabled()
+    return status
+
+
+def test_a_folder_that_is_not_an_srunear_model_is_refused(tmp_path, capsys):
+    bert = save_tiny_encoder(tmp_path / "bert")
+    config = write_experiment(tmp_path, bert)
+    output = tmp_path / "report.json"
+    capsys.readouterr()
+    assert evaluate_main(str(bert), str(config), "--output", str(output)) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {bert} holds a 'bert' model, not an SRU-NER ('srunear') model; give a folder saved by train.py (e.g. OUTPUT/best)\n"
+    assert not output.exists()
+
+
+def test_a_model_with_missing_or_unexpected_weights_is_refused(tmp_path, tokenizer, capsys):
+    from safetensors.torch import load_file, save_file
+
+    folder = save_nudged_tiny_model(tmp_path / "model", tokenizer)
+    weights = load_file(folder / "model.safetensors")
+    removed = sorted(weights)[-1]
+    weights["extra.weight"] = weights.pop(removed)
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    config = write_experiment(tmp_path, folder)
+    output = tmp_path / "report.json"
+    capsys.readouterr()
+    assert evaluate_main(str(folder), str(config), "--output", str(output)) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"error: {folder} does not hold a complete SRU-NER model: missing weights {removed}; "
+                          "unexpected weights extra.weight;")
+    assert not output.exists()
+
+
+def test_types_the_model_does_not_predict_count_as_misses(tmp_path, tokenizer, capsys):
+    folder = save_nudged_tiny_model(tmp_path / "model", tokenizer)  # predicts Gene, Disease, Chemical
+    (tmp_path / "species.tsv").write_text("Mice\tB-Species\nbind\tO\n\nE.\tB-Species\ncoli\tI-Species\ngrows\tO\n",
+                                          encoding="utf-8")
+    config = tmp_path / "species.yaml"
+    config.write_text(yaml.safe_dump({"encoder": str(folder), "sources": [  # "genes" is a source the model knows
+        {"name": "genes", "format": "iob", "paths": {"test": "species.tsv"}}]}), encoding="utf-8")
+    output = tmp_path / "report.json"
+    assert evaluate_main(str(folder), str(config), "--output", str(output)) == 0
+    block = json.loads(output.read_text())["sources"]["genes"]
+    assert block["unpredicted_types"] == {"Species": 2}
+    assert block["types"]["Species"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+    assert "Gene" in block["types"]  # the types the model learnt for this source are still scored
+    assert "warning: source 'genes' annotates Species (2 mentions), which the model does not predict; they count as misses" \
+        in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
+    import os
+    import subprocess
+
+    from conftest import REPO_ROOT
+
+    missing = tmp_path / "missing.yaml"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    plain = subprocess.run([sys.executable, "evaluate.py", str(tmp_path), str(missing)], cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert plain.stderr.splitlines()[-1] == f"error: no experiment file at {missing}"
+    for extra, debug_env in ((["--debug"], {}), ([], {"SRUNEAR_DEBUG": "1"})):
+        debug = subprocess.run([sys.executable, "evaluate.py", str(tmp_path), str(missing), *extra], cwd=REPO_ROOT,
+                               env={**env, **debug_env}, capture_output=True, text=True, timeout=120)
+        assert debug.returncode == 1 and "Traceback" in debug.stderr and "FileNotFoundError" in debug.stderr

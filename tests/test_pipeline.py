@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from conftest import BLOCK_PROJECT_IMPORTS, save_nudged_tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import pipeline
+
+from modeling_srunear.pipeline_srunear import DEFAULT_BATCH_SIZE
+from modeling_srunear.text_segmentation import split_words
 
 
 
@@ -85,11 +89,83 @@ def test_long_text_is_split_into_windows_and_nothing_is_lost(ner):
 
 def test_threshold_and_entity_type_options(ner):
     everything = ner(TEXT)
-    assert ner(TEXT, threshold=1.01) == []
+    top = max(e["score"] for e in everything)
+    assert ner(TEXT, threshold=top) == [e for e in everything if e["score"] >= top]
     assert all(e["entity_group"] == "Gene" for e in ner(TEXT, entity_types=["Gene"]))
     assert len(ner(TEXT, entity_types=["Gene"])) == sum(e["entity_group"] == "Gene" for e in everything)
     with pytest.raises(ValueError, match="unknown entity types"):
         ner(TEXT, entity_types=["Planet"])
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -0.1, 1.01, "0.5", True])
+def test_a_threshold_outside_0_to_1_is_refused(ner, threshold):
+    with pytest.raises(ValueError, match=r"threshold must be a number from 0 to 1 .*got " + re.escape(repr(threshold))):
+        ner(TEXT, threshold=threshold)
+
+
+def test_one_entity_type_as_a_string_is_one_type_not_its_letters(ner):
+    assert ner(TEXT, entity_types="Gene") == ner(TEXT, entity_types=["Gene"])
+    with pytest.raises(ValueError, match=r"unknown entity types \['Chem'\]"):
+        ner(TEXT, entity_types="Chem")
+    with pytest.raises(ValueError, match="non-empty list"):
+        ner(TEXT, entity_types=[])
+
+
+def test_a_string_with_is_split_into_words_is_refused(ner):
+    with pytest.raises(TypeError, match="expects a list of words .*got a string"):
+        ner("a plain string", is_split_into_words=True)
+
+
+@pytest.mark.parametrize("inputs, split, message", [
+    (["IL-2", 5, "promoter"], True, r"word 1 is 5 \(int\)"),
+    (["IL-2", None], True, r"word 1 is None"),
+    ([["IL-2", "binds"], ["p53", 5]], True, r"item 1, word 1 is 5"),
+    ([["IL-2"], "p53 binds"], True, r"word 0 is \['IL-2'\]"),
+    ([["IL-2"], None], True, r"item 1 of the input list is None .*expected a list of words"),
+    (["p53 binds.", 5], False, r"item 1 of the input list is 5 \(int\); expected a string"),
+    ([None], False, r"item 0 of the input list is None"),
+])
+def test_non_string_items_are_named_by_position(ner, inputs, split, message):
+    with pytest.raises(TypeError, match=message):
+        ner(inputs, is_split_into_words=split)
+
+
+def test_an_empty_list_gives_an_empty_list(ner):
+    assert ner([]) == [] and ner([], is_split_into_words=True) == [] and ner(()) == []
+
+
+def test_a_lone_surrogate_is_refused_with_its_position(ner):
+    text = "p53 binds \ud800 DNA"
+    with pytest.raises(ValueError, match=r"lone surrogate U\+D800 at character 10"):
+        ner(text)
+    with pytest.raises(ValueError, match="lone surrogate U\\+DC00 at character 4"):
+        ner([TEXT, "IL-2\udc00"])
+    with pytest.raises(ValueError, match="lone surrogate"):
+        ner(["p53", "\udfff"], is_split_into_words=True)
+
+
+def test_a_document_is_batched_by_default_with_the_same_entities(ner, monkeypatch):
+    text = " ".join(f"Sentence {i} names BRCA{i} here." for i in range(40))
+    one_by_one = ner(text, batch_size=1)
+    assert len(list(ner.chunk_words(text, split_words(text)))) == 40
+    sizes, characters = [], []
+    forward = ner._forward
+
+    def counting(model_inputs, **options):
+        sizes.append(len(model_inputs["is_last"]) if isinstance(model_inputs["is_last"], list) else 1)
+        return forward(model_inputs, **options)
+
+    monkeypatch.setattr(ner, "_forward", counting)
+    assert ner(text, progress=characters.append) == one_by_one
+    assert sizes == [DEFAULT_BATCH_SIZE, 40 - DEFAULT_BATCH_SIZE]  # 40 sentences in two forward passes
+    assert sum(characters) == len(text)  # progress accounts for every character once
+
+
+def test_progress_counts_every_character_of_every_text(ner):
+    texts = [TEXT, "", "   ", " ".join(["gene"] * 120)]
+    characters = []
+    ner(texts, batch_size=3, progress=characters.append)
+    assert sum(characters) == sum(map(len, texts))
 
 
 @settings(max_examples=25, deadline=None)

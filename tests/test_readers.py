@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -544,3 +545,57 @@ def test_pipeline_words_keep_every_span_and_offset(example):
         assert example.text[start:end] == word
     again = corpora.pipeline_words(split)
     assert again.tokens == split.tokens and again.spans == split.spans and again.offsets == split.offsets
+
+
+# --------------------------------------------------------------------------- encodings and empty files
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_byte_order_mark_is_dropped_by_every_reader(tmp_path):
+    iob = tmp_path / "bom.tsv"
+    iob.write_bytes(BOM + "-DOCSTART-\tO\n\nIL-2\tB-Gene\nbinds\tO\n".encode("utf-8"))
+    rows, report = read_source(iob_source(iob), "train")
+    assert [row["tokens"] for row in rows] == [["IL", "-", "2", "binds"]]  # the BOM hid the -DOCSTART- before
+    assert report.documents == 1 and rows[0]["doc_id"] == "toy:train:1"
+    pubtator = tmp_path / "bom.pubtator"
+    pubtator.write_bytes(BOM + "7|t|Aspirin works.\n7|a|\n7\t0\t7\tAspirin\tChemical\t-\n".encode("utf-8"))
+    rows, _ = read_source({"name": "p", "format": "pubtator", "paths": {"train": str(pubtator)}}, "train")
+    assert rows[0]["doc_id"] == "7" and entities(rows[0]) == [("Chemical", "Aspirin")]
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(BOM + b'{"tokens": ["a"], "entity_mentions": []}\n{"tokens": [\n')
+    with pytest.raises(CorpusFormatError, match=r"bom\.jsonl:2: expected one JSON object per line"):  # not line 1
+        read_source({"name": "g", "format": "jsonl_nested", "paths": {"train": str(jsonl)}}, "train")
+
+
+@pytest.mark.parametrize("name, source", [
+    ("train.tsv", {"format": "iob"}),
+    ("train.pubtator", {"format": "pubtator"}),
+    ("train.jsonl", {"format": "jsonl_nested"}),
+])
+def test_a_file_that_is_not_utf8_names_its_line_and_byte(tmp_path, name, source):
+    path = tmp_path / name
+    lines = {"train.tsv": "IL-2\tB-Gene\n\ncaf\u00e9\tO\n", "train.pubtator": "1|t|Title\n1|a|caf\u00e9\n",
+             "train.jsonl": '{"tokens": ["a"]}\n{"tokens": ["caf\u00e9"]}\n'}[name]
+    path.write_bytes(lines.encode("latin-1"))
+    line = {"train.tsv": 3, "train.pubtator": 2, "train.jsonl": 2}[name]
+    column = {"train.tsv": 4, "train.pubtator": 8, "train.jsonl": 17}[name]
+    stem = name.split(".")[0]
+    with pytest.raises(CorpusFormatError, match=re.escape(
+        f"{path}:{line}: not UTF-8 at byte 0xe9 (column {column}); re-encode it as UTF-8, "
+        f"e.g. iconv -f latin1 -t utf8 {name} > {stem}.utf8{path.suffix}"
+    )):
+        read_source({"name": "s", "paths": {"train": str(path)}, **source}, "train")
+
+
+@pytest.mark.parametrize("format_, name, content, message", [
+    ("iob", "train.tsv", "", "the file is empty; expected 'token<TAB>tag' lines, a blank line after each sentence"),
+    ("iob", "train.tsv", "\n \n", "the file is empty; expected 'token<TAB>tag' lines"),
+    ("iob", "train.tsv", "-DOCSTART-\tO\n\n", "no sentences found; expected 'token<TAB>tag' lines"),
+    ("jsonl_nested", "train.jsonl", "", "the file is empty; expected one JSON object per line with 'tokens'"),
+    ("pubtator", "train.pubtator", "\ufeff\n", "the file is empty; expected 'PMID|t|title'"),
+])
+def test_an_empty_file_is_named_with_what_was_expected(tmp_path, format_, name, content, message):
+    path = write(tmp_path / name, content)
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{path}: {message}")):
+        load_source({"name": "s", "format": format_, "paths": {"train": str(path)}}, "train")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -133,10 +134,30 @@ def test_pubtator_output_reads_back_with_valid_offsets(ner, inputs, tmp_path):
 
 
 def test_threshold_and_entity_types(ner, inputs, tmp_path):
-    run(ner, inputs, tmp_path / "none.jsonl", threshold=1.01)
-    assert all(r["entities"] == [] for r in jsonl_records(tmp_path / "none.jsonl"))
+    run(ner, inputs, tmp_path / "all.jsonl")
+    everything = jsonl_records(tmp_path / "all.jsonl")
+    top = max(e["score"] for r in everything for e in r["entities"])
+    run(ner, inputs, tmp_path / "top.jsonl", threshold=top)
+    assert [r["entities"] for r in jsonl_records(tmp_path / "top.jsonl")] == [
+        [e for e in r["entities"] if e["score"] >= top] for r in everything
+    ]
     run(ner, inputs, tmp_path / "genes.jsonl", entity_types=["Gene"])
     assert {e["entity_group"] for r in jsonl_records(tmp_path / "genes.jsonl") for e in r["entities"]} == {"Gene"}
+    run(ner, inputs, tmp_path / "gene.jsonl", entity_types="Gene")  # one type, not four letters
+    assert jsonl_records(tmp_path / "gene.jsonl") == jsonl_records(tmp_path / "genes.jsonl")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"threshold": float("nan")}, "threshold must be a number from 0 to 1"),
+    ({"threshold": 2}, "threshold must be a number from 0 to 1"),
+    ({"entity_types": "Planet"}, r"unknown entity types \['Planet'\]"),
+])
+def test_bad_options_are_refused_before_the_model_is_loaded(model_folder, inputs, tmp_path, monkeypatch, options, message):
+    import srunear.tagging as tagging
+
+    monkeypatch.setattr(tagging, "_load_pipeline", lambda *args: pytest.fail("the model was loaded"))
+    with pytest.raises(ValueError, match=message):
+        tag_files(model_folder, inputs, tmp_path / "out.jsonl", lines=True, progress=False, **options)
 
 
 @pytest.mark.parametrize("output_format", ["jsonl", "pubtator"])
@@ -321,3 +342,64 @@ def test_command_line_tags_into_pubtator(model_folder, inputs, tmp_path, capsys)
     assert main([str(model_folder), *map(str, inputs), "-o", str(output), "--lines", "--no-progress", "--device", "cpu"]) == 0
     assert [d.pmid for d in parse_pubtator(output)] == EXPECTED_IDS
     assert "13 documents tagged" in capsys.readouterr().err
+
+
+def never_load(monkeypatch):
+    import srunear.tagging as tagging
+
+    monkeypatch.setattr(tagging, "_load_pipeline", lambda *args: pytest.fail("the model was loaded"))
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_folder"])
+def test_an_unwritable_output_is_refused_before_anything_is_loaded(model_folder, inputs, tmp_path, capsys, monkeypatch, where):
+    never_load(monkeypatch)
+    (tmp_path / "plain.txt").write_text("x", encoding="utf-8")
+    output = tmp_path / "plain.txt" / "out.jsonl" if where == "under_a_file" else tmp_path
+    assert main([str(model_folder), *map(str, inputs), "-o", str(output), "--lines", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the output {output}" if where == "under_a_file" else f"error: the output {output} is a folder")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_input_problems_are_named_before_the_model_is_loaded(model_folder, tmp_path, capsys, monkeypatch):
+    never_load(monkeypatch)
+    surrogate = tmp_path / "bad.jsonl"
+    surrogate.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": "p53 \\ud800 binds"}\n', encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("fine\ncaf\u00e9 p53\n".encode("latin-1"))
+    bom = tmp_path / "bom.pubtator"
+    bom.write_bytes(b"\xef\xbb\xbf" + "1|t|Title\n1|a|Abstract\n\n".encode("utf-8"))
+    for source, message in ((surrogate, rf"error: {surrogate}:2: the text holds a lone surrogate U\+D800 at character 4"),
+                            (latin, rf"error: {latin}:2: not UTF-8 at byte 0xe9 \(column 4\); re-encode it as UTF-8")):
+        assert main([str(model_folder), str(source), "-o", str(tmp_path / "o.jsonl"), "--no-progress"]) == 2
+        assert re.match(message, capsys.readouterr().err)
+    assert [d.id for d in read_documents([bom])] == ["1"]  # a byte order mark does not hide the header
+
+
+def test_a_folder_that_is_not_an_srunear_model_is_refused(tmp_path, inputs, capsys, monkeypatch):
+    from test_training import save_tiny_encoder
+
+    never_load(monkeypatch)
+    bert = save_tiny_encoder(tmp_path / "bert")
+    assert main([str(bert), *map(str, inputs), "-o", str(tmp_path / "o.jsonl"), "--lines", "--no-progress"]) == 2
+    assert "holds a 'bert' model, not an SRU-NER ('srunear') model" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not an SRU-NER"):
+        main([str(bert), *map(str, inputs), "-o", str(tmp_path / "o.jsonl"), "--lines", "--no-progress", "--debug"])
+
+
+def test_progress_is_counted_in_characters_within_a_long_document(ner, tmp_path, monkeypatch):
+    import tqdm.auto
+
+    updates = []
+
+    class Recording(tqdm.auto.tqdm):
+        def update(self, n=1):
+            updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    text = " ".join(f"Sentence {i} names BRCA{i}." for i in range(12))
+    source = tmp_path / "long.txt"
+    source.write_text(text, encoding="utf-8")
+    run(ner, [source], tmp_path / "out.jsonl", lines=False, batch_size=4, progress=True)
+    assert len(updates) == 3 and sum(updates) == len(text)  # one update per batch of sentences, not per document

@@ -212,3 +212,54 @@ def test_fast_path_agrees_with_pysbd_on_real_sentences(shared_data):
     assert len(fast) > len(texts) // 2  # the fast path is the common case
     for text in fast:
         assert split_sentences(text) == spans_from_boundaries(text, seg._pysbd_boundaries(text)), text
+
+
+# --------------------------------------------------------------------------- long texts
+
+def _abstract_like_text(sentences: int) -> str:
+    """Sentences with abbreviations and numbers, the cases where a splitter needs context."""
+    templates = ["Mutations in BRCA{0} (e.g. c.{0}del) were seen in {0} patients, i.e. most of them.",
+                 "Dr. Smith et al. treated mice with 5 mg/kg cisplatin vs. placebo for {0} days!",
+                 "Was IL-{0} raised in Fig. {0}?", "The p53 protein binds DNA at pos. {0} of chr. 17."]
+    return " ".join(templates[i % len(templates)].format(i) for i in range(sentences))
+
+
+@pytest.mark.skipif(not seg.HAS_PYSBD, reason="pysbd is not installed")
+def test_pysbd_sees_bounded_pieces_and_finds_the_same_sentences(monkeypatch):
+    text = _abstract_like_text(300)
+    assert len(text) > 8 * seg.PYSBD_WINDOW
+    whole = seg._pysbd_boundaries(text, window=len(text) + 1)
+    seen = []
+    window_boundaries = seg._pysbd_window_boundaries
+
+    def recording(piece):
+        seen.append(len(piece))
+        return window_boundaries(piece)
+
+    monkeypatch.setattr(seg, "_pysbd_window_boundaries", recording)
+    assert split_sentences(text) == spans_from_boundaries(text, whole)
+    assert max(seen) <= seg.PYSBD_WINDOW  # time per character cannot grow with the text
+    assert sum(seen) < 1.2 * len(text)  # and each character is segmented about once
+
+
+@pytest.mark.skipif(not seg.HAS_PYSBD, reason="pysbd is not installed")
+def test_a_sentence_longer_than_the_window_is_cut_at_a_space():
+    text = "Start here. " + " ".join(f"word{i}" for i in range(1000)) + ". End here."
+    spans = split_sentences(text)
+    assert_sentences_cover(text, spans)
+    assert [text[s:e] for s, e in spans][0] == "Start here."
+    assert all(e - s <= seg.PYSBD_WINDOW for s, e in spans)
+    assert all(text[e] == " " for s, e in spans[1:-2])  # cuts fall on spaces, never inside a word
+
+
+@pytest.mark.skipif(not seg.HAS_PYSBD, reason="pysbd is not installed")
+def test_windows_agree_with_whole_text_pysbd_on_real_abstracts(shared_data):
+    from tokenization.corpora import parse_pubtator
+
+    text = "\n".join(document.text for document in parse_pubtator(shared_data / "biored" / "dev.pubtator"))[:30000]
+    assert seg._pysbd_boundaries(text) == seg._pysbd_boundaries(text, window=len(text) + 1)
+
+
+def test_find_surrogate():
+    assert seg.find_surrogate("p53 \U0001f9ec binds") is None
+    assert seg.find_surrogate("ab\udc80c\ud800") == 2

@@ -378,3 +378,91 @@ def test_mixed_precision_auto_is_full_precision_without_a_bf16_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
     assert resolve_mixed_precision("auto") == "bf16"
     assert resolve_mixed_precision("fp16") == "fp16"
+
+
+KILL_BETWEEN_RENAMES = """
+import json, os, signal, sys
+from pathlib import Path
+from transformers import AutoTokenizer
+from modeling_srunear import SRUNERModel
+import srunear.training as training
+
+output = Path(sys.argv[1])
+rename = Path.rename
+
+def rename_then_die(self, target):
+    moved = rename(self, target)
+    if self.name == "best":  # the old best/ is aside as best.old/, the new one not yet in place
+        os.kill(os.getpid(), signal.SIGKILL)
+    return moved
+
+Path.rename = rename_then_die
+model = SRUNERModel.from_pretrained(output / "best")
+tokenizer = AutoTokenizer.from_pretrained(output / "best")
+last = json.loads((output / "metrics.jsonl").read_text().splitlines()[-1])
+report = {"sources": last["sources"], "average_f1": last["average_f1"]}
+training.save_best(model, tokenizer, output, report, training.TrainerState(epoch=1, best_f1=report["average_f1"], best_epoch=1))
+"""
+
+
+def test_killed_between_the_renames_that_replace_best_the_model_stays_loadable(tmp_path, tiny_encoder):
+    from modeling_srunear import SRUNERModel
+    from srunear.loading import load_model
+
+    config = write_experiment(tmp_path, tiny_encoder)
+    output = tmp_path / "out"
+    run_script(sys.executable, "train.py", str(config), "--output-dir", str(output), "training.epochs=1")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    killed = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, str(output)], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (output / "best").exists() and (output / "best.tmp").is_dir()
+    SRUNERModel.from_pretrained(output / "best.old")  # the predecessor is whole
+    with pytest.raises(FileNotFoundError, match=r"the previous model is at .*best\.old .*train\.py --resume"):
+        load_model(output / "best")  # what evaluate.py and tag.py say
+
+    run_script(sys.executable, "train.py", str(config), "--output-dir", str(output), "training.epochs=1", "--resume")
+    assert not (output / "best.old").exists()
+    load_model(output / "best")
+
+
+def run_failing(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    return subprocess.run(args, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def test_user_errors_are_one_line_without_traceback_unless_debugging(tmp_path, tiny_encoder):
+    config = write_experiment(tmp_path, tiny_encoder)
+    train_file = tmp_path / "genes" / "train.tsv"
+    train_file.write_text("\n\n", encoding="utf-8")
+    result = run_failing(sys.executable, "train.py", str(config), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {train_file.resolve()}: the file is empty; expected 'token<TAB>tag' lines, a blank line after each sentence"
+    )
+    debug = run_failing(sys.executable, "train.py", str(config), "--output-dir", str(tmp_path / "out"), "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "CorpusFormatError" in debug.stderr
+
+    train_file.write_bytes("Aspirin\tB-Chemical\n\ncaf\u00e9\tO\n".encode("latin-1"))
+    result = run_failing(sys.executable, "train.py", str(config), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {train_file.resolve()}:3: not UTF-8 at byte 0xe9 (column 4); "
+        "re-encode it as UTF-8, e.g. iconv -f latin1 -t utf8 train.tsv > train.utf8.tsv"
+    )
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("encoder: minilm\nsources:\n  - name: x\n   format: iob\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"^{path}:4: not valid YAML: expected <block end>, but found"):
+        load_experiment(path)
+    with pytest.raises(ValueError, match=r"^override 'training.sampling=\{a: 1': not valid YAML"):
+        load_experiment(REPO_ROOT / "examples" / "shared_biomed.yaml", ["training.sampling={a: 1"])
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("encoder: minilm\n# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"^{latin}:2: not UTF-8 at byte 0xe9"):
+        load_experiment(latin)
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbf" + (REPO_ROOT / "examples" / "shared_biomed.yaml").read_bytes())
+    assert load_experiment(bom).source_names == ["ncbi_disease", "bc5cdr_chem", "linnaeus"]

@@ -51,6 +51,7 @@ from .documents import CharEntity, assemble_text, document_examples
 from .standoff import read_bioc, read_brat
 from .schema import EXAMPLE_FEATURES, CorpusFormatError, Example, ReadReport, Span
 from .tagging import decode_tags, parse_tag
+from .textfiles import text_lines
 
 __all__ = [
     "FORMATS",
@@ -65,6 +66,17 @@ __all__ = [
 ]
 
 DOCSTART = "-DOCSTART-"
+# What a file of each format holds, for the errors about an empty or unreadable file.
+EXPECTED_CONTENT = {
+    "iob": "'token<TAB>tag' lines, a blank line after each sentence",
+    "pubtator": "'PMID|t|title' and 'PMID|a|abstract' lines, tab-separated annotations, a blank line after each document",
+    "jsonl_nested": "one JSON object per line with 'tokens' and 'entity_mentions'",
+    "hf_token_classification": "rows of 'tokens' and 'ner_tags'",
+    "bigbio_kb": "BigBio KB records with 'passages' and 'entities'",
+    "brat": "'.txt' files with '.ann' files of 'T' lines beside them",
+    "bioc": "a BioC XML or JSON collection of documents with passages",
+}
+_BLANK_PROBE_BYTES = 1 << 16
 
 
 # --------------------------------------------------------------------------- configuration
@@ -167,28 +179,27 @@ def read_iob(path: str | Path, source: str, split: str, report: ReadReport) -> I
         tokens.clear()
         tags.clear()
 
-    with path.open(encoding="utf-8") as lines:
-        for number, raw in enumerate(lines, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                yield from flush()
-                continue
-            columns = _column_line(line)
-            if columns[0] == DOCSTART:
-                yield from flush()
-                document += 1
-                continue
-            if len(columns) < 2 or not columns[0].strip():
-                raise CorpusFormatError(
-                    str(path), number, f"expected 'token<TAB>tag' (tag in the last column), got {line!r}"
-                )
-            try:
-                tags.append(parse_tag(columns[-1].strip()))
-            except ValueError as error:
-                raise CorpusFormatError(str(path), number, str(error)) from None
-            if not tokens:
-                first_line = number
-            tokens.append(columns[0].strip())
+    for number, raw in text_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            yield from flush()
+            continue
+        columns = _column_line(line)
+        if columns[0] == DOCSTART:
+            yield from flush()
+            document += 1
+            continue
+        if len(columns) < 2 or not columns[0].strip():
+            raise CorpusFormatError(
+                str(path), number, f"expected 'token<TAB>tag' (tag in the last column), got {line!r}"
+            )
+        try:
+            tags.append(parse_tag(columns[-1].strip()))
+        except ValueError as error:
+            raise CorpusFormatError(str(path), number, str(error)) from None
+        if not tokens:
+            first_line = number
+        tokens.append(columns[0].strip())
     yield from flush()
 
 
@@ -222,56 +233,55 @@ def parse_pubtator(path: str | Path) -> Iterator[_PubTatorDocument]:
     """
     path = Path(path)
     document: _PubTatorDocument | None = None
-    with path.open(encoding="utf-8") as lines:
-        for number, raw in enumerate(lines, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                if document is not None:
-                    yield document
+    for number, raw in text_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            if document is not None:
+                yield document
+            document = None
+            continue
+        head, bar, rest = line.partition("|")
+        if bar and "\t" not in head and rest[:2] in ("t|", "a|"):
+            if document is not None and (document.pmid != head or (rest[0] == "t" and document.title)):
+                yield document  # a new document without a blank line before it
                 document = None
-                continue
-            head, bar, rest = line.partition("|")
-            if bar and "\t" not in head and rest[:2] in ("t|", "a|"):
-                if document is not None and (document.pmid != head or (rest[0] == "t" and document.title)):
-                    yield document  # a new document without a blank line before it
-                    document = None
-                if document is None:
-                    document = _PubTatorDocument(head, number)
-                if rest[0] == "t":
-                    document.title = rest[2:]
-                else:
-                    document.abstract = rest[2:]
-                continue
-            columns = line.split("\t")
-            looks_like_annotation = len(columns) >= 6 or (len(columns) >= 2 and _is_int(columns[1]))
-            if not looks_like_annotation:
-                if len(columns) < 3:
-                    raise CorpusFormatError(
-                        str(path), number,
-                        "expected 'PMID|t|title', 'PMID|a|abstract' or"
-                        f" a tab-separated annotation, got {line!r}"
-                    )
-                continue  # a relation line: PMID, relation type, id1, id2[, novelty]
-            if len(columns) < 5:
+            if document is None:
+                document = _PubTatorDocument(head, number)
+            if rest[0] == "t":
+                document.title = rest[2:]
+            else:
+                document.abstract = rest[2:]
+            continue
+        columns = line.split("\t")
+        looks_like_annotation = len(columns) >= 6 or (len(columns) >= 2 and _is_int(columns[1]))
+        if not looks_like_annotation:
+            if len(columns) < 3:
                 raise CorpusFormatError(
                     str(path), number,
-                    "expected 'PMID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>ids]',"
-                    f" got {line!r}"
+                    "expected 'PMID|t|title', 'PMID|a|abstract' or"
+                    f" a tab-separated annotation, got {line!r}"
                 )
-            if not (_is_int(columns[1]) and _is_int(columns[2])):
-                raise CorpusFormatError(
-                    str(path), number,
-                    "annotation offsets must be integers, got"
-                    f" start={columns[1]!r} end={columns[2]!r}"
-                )
-            if document is None or columns[0] != document.pmid:
-                raise CorpusFormatError(
-                    str(path), number,
-                    f"annotation for PMID {columns[0]!r} outside its"
-                    f" document (expected after '{columns[0]}|t|...')"
-                )
-            entity = CharEntity(int(columns[1]), int(columns[2]), columns[4].strip())
-            document.annotations.append((number, entity, columns[3]))
+            continue  # a relation line: PMID, relation type, id1, id2[, novelty]
+        if len(columns) < 5:
+            raise CorpusFormatError(
+                str(path), number,
+                "expected 'PMID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>ids]',"
+                f" got {line!r}"
+            )
+        if not (_is_int(columns[1]) and _is_int(columns[2])):
+            raise CorpusFormatError(
+                str(path), number,
+                "annotation offsets must be integers, got"
+                f" start={columns[1]!r} end={columns[2]!r}"
+            )
+        if document is None or columns[0] != document.pmid:
+            raise CorpusFormatError(
+                str(path), number,
+                f"annotation for PMID {columns[0]!r} outside its"
+                f" document (expected after '{columns[0]}|t|...')"
+            )
+        entity = CharEntity(int(columns[1]), int(columns[2]), columns[4].strip())
+        document.annotations.append((number, entity, columns[3]))
     if document is not None:
         yield document
 
@@ -315,8 +325,7 @@ class _Records:
         if self.path is None or self.path.suffix not in (".jsonl", ".json"):
             return None
         if self._lines is None:
-            with self.path.open(encoding="utf-8") as handle:
-                self._lines = [number for number, line in enumerate(handle, 1) if line.strip()]
+            self._lines = [number for number, line in text_lines(self.path) if line.strip()]
             if len(self._lines) != self.dataset.num_rows:  # one JSON document, not JSON lines
                 self._lines = []
         return self._lines[row] if self._lines else None
@@ -334,6 +343,7 @@ class _Records:
 
 
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+_TEXT_BUILDERS = {"json", "csv"}
 
 
 def _open_records(config: SourceConfig, split: str, base_dir: Path | None, cache_dir: str | None) -> _Records:
@@ -343,6 +353,9 @@ def _open_records(config: SourceConfig, split: str, base_dir: Path | None, cache
         builder = _LOCAL_BUILDERS.get(path.suffix)
         if builder is None:
             raise ValueError(f"source {config.name!r}: cannot load {path} (expected one of {sorted(_LOCAL_BUILDERS)})")
+        if builder in _TEXT_BUILDERS:  # pyarrow reads other encodings without a word and fails on the rows later
+            for _ in text_lines(path):
+                pass
         try:
             dataset = datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache_dir)
         except Exception as error:  # pyarrow/datasets wrap parse errors in several types
@@ -361,23 +374,22 @@ def _open_records(config: SourceConfig, split: str, base_dir: Path | None, cache
     dataset = datasets.load_dataset(
         hub.path, hub.name, split=hub.splits[split], revision=hub.revision, cache_dir=cache_dir
     )
-    return _Records(dataset, f"{hub.path}[{hub.name or 'default'}]/{hub.splits[split]}")
+    return _Records(dataset, _where(config, split, base_dir))
 
 
 def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
     """The first line of a JSON-lines file that is not a JSON object, to name it in the error."""
     if path.suffix != ".jsonl":
         return None
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                return number, str(error)
-            if not isinstance(value, dict):
-                return number, f"got {type(value).__name__}"
+    for number, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            return number, str(error)
+        if not isinstance(value, dict):
+            return number, f"got {type(value).__name__}"
     return None
 
 
@@ -630,6 +642,8 @@ def local_paths(config: SourceConfig, split: str, base_dir: Path | None) -> list
         if not exists:
             kind = "file or folder" if config.format in DOCUMENT_FORMATS else "file"
             raise FileNotFoundError(f"source {config.name!r}, split {split!r}: no {kind} at {path}")
+        if config.format not in DOCUMENT_FORMATS and _is_blank(path):
+            raise CorpusFormatError(str(path), None, f"the file is empty; expected {EXPECTED_CONTENT[config.format]}")
         paths.append(path)
     if not paths:
         raise ValueError(f"source {config.name!r}, split {split!r}: the list of paths is empty")
@@ -638,6 +652,20 @@ def local_paths(config: SourceConfig, split: str, base_dir: Path | None) -> list
 
 def _local_path(config: SourceConfig, split: str, base_dir: Path | None) -> Path:
     return local_paths(config, split, base_dir)[0]
+
+
+def _is_blank(path: Path) -> bool:
+    """True for a file of nothing but whitespace (a byte order mark included); reads at most 64 KiB."""
+    with path.open("rb") as handle:
+        head = handle.read(_BLANK_PROBE_BYTES)
+        return not head.removeprefix(b"\xef\xbb\xbf").strip() and not handle.read(1)
+
+
+def _where(config: SourceConfig, split: str, base_dir: Path | None) -> str:
+    """The file (or Hub dataset) a split is read from, for error messages."""
+    if config.paths:
+        return str(_local_path(config, split, base_dir))
+    return f"{config.hub.path}[{config.hub.name or 'default'}]/{config.hub.splits.get(split, split)}"
 
 
 def _raw_examples(
@@ -685,6 +713,10 @@ def read_source(
             yield _clean_example(example, config, report)
 
     rows = [example.to_dict() for example in cleaned()]
+    if not rows:
+        raise CorpusFormatError(
+            _where(config, split, base), None, f"no sentences found; expected {EXPECTED_CONTENT[config.format]}"
+        )
     report.documents = len(documents)
     report.examples = len(rows)
     for row in rows:
