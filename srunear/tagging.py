@@ -570,6 +570,7 @@ def tag_files(
     batch_size: int | None = None,
     threshold: float | None = None,
     entity_types: Sequence[str] | None = None,
+    return_sources: bool = False,
     num_shards: int | None = None,
     shard_index: int | None = None,
     device: Any = None,
@@ -643,6 +644,8 @@ def tag_files(
             call_options["threshold"] = threshold
         if entity_types is not None:
             call_options["entity_types"] = entity_types  # a string is one type
+        if return_sources:
+            call_options["return_sources"] = True  # JSON lines keep each entity's "sources"
         pending: deque[Document] = deque()
 
         def texts() -> Iterator[str]:
@@ -707,6 +710,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="sentences per forward pass (default: the pipeline's, 32)")
     parser.add_argument("--threshold", type=float, help="keep entities scoring at least this")
     parser.add_argument("--entity-types", nargs="+", metavar="TYPE", help="keep only these entity types")
+    parser.add_argument("--sources", action="store_true",
+                        help="JSON lines: add each entity's training sources whose heads found it, with their scores")
     parser.add_argument("--num-shards", type=int, help="split the documents into K shards (default: accelerate's process count)")
     parser.add_argument("--shard-index", type=int, help="the shard this process tags (default: accelerate's process index)")
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: accelerate's device, else cuda if available)")
@@ -722,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = tag_files(
         args.model, args.inputs, args.output, output_format=args.format, input_format=args.input_format,
         lines=args.lines, id_key=args.id_key, text_key=args.text_key, batch_size=args.batch_size,
-        threshold=args.threshold, entity_types=args.entity_types, num_shards=args.num_shards,
+        threshold=args.threshold, entity_types=args.entity_types, return_sources=args.sources, num_shards=args.num_shards,
         shard_index=args.shard_index, device=args.device, trust_remote_code=args.trust_remote_code,
         progress=not args.no_progress,
     )

@@ -326,8 +326,6 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     dev_splits = load_split(experiment, "dev", config.max_eval_examples)
     if not train_splits:
         raise ValueError(f"no source of the experiment has a 'train' split (sources: {experiment.source_names})")
-    for data in [*train_splits.values(), *dev_splits.values()]:
-        accelerator.print(data.report.summary())
 
     accelerator.print(f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}")
     tokenizer = AutoTokenizer.from_pretrained(experiment.encoder_path())

@@ -112,6 +112,13 @@ def test_jsonl_output_offsets_are_exact(ner, inputs, tmp_path):
             assert set(entity) == {"entity_group", "score", "word", "start", "end"}
 
 
+def test_sources_option_names_the_heads_that_found_each_entity(ner, inputs, tmp_path):
+    output = tmp_path / "out.jsonl"
+    run(ner, inputs, output, batch_size=4, return_sources=True)
+    entities = [entity for record in jsonl_records(output) for entity in record["entities"]]
+    assert entities and all(set(entity["sources"]) == {"all", "genes"} for entity in entities)  # both Gene heads
+
+
 def test_pubtator_output_reads_back_with_valid_offsets(ner, inputs, tmp_path):
     output = tmp_path / "out.pubtator"
     run(ner, inputs, output)

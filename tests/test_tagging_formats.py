@@ -22,9 +22,13 @@ PASSAGE_BODY = "The p53 protein binds DNA."
 
 
 @pytest.fixture(scope="module")
-def ner(tmp_path_factory, tokenizer):
-    return pipeline("srunear-ner", model=str(save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)),
-                    device="cpu")
+def model_folder(tmp_path_factory, tokenizer):
+    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
+
+
+@pytest.fixture(scope="module")
+def ner(model_folder):
+    return pipeline("srunear-ner", model=str(model_folder), device="cpu")
 
 
 @pytest.fixture
@@ -134,11 +138,11 @@ def test_brat_output_refuses_ids_that_are_not_file_names(ner, tmp_path):
         tag_files(ner, [source], tmp_path / "out", output_format="brat", progress=False)
 
 
-def test_command_line_writes_bioc_json(ner, inputs, tmp_path, capsys, monkeypatch):
+def test_command_line_writes_bioc_json(ner, model_folder, inputs, tmp_path, capsys, monkeypatch):
     import srunear.tagging as tagging
 
     monkeypatch.setattr(tagging, "_load_pipeline", lambda *args: ner)
     out = tmp_path / "cli.json"
-    assert main(["model", *map(str, inputs), "--output", str(out), "--format", "bioc-json", "--no-progress"]) == 0
+    assert main([str(model_folder), *map(str, inputs), "--output", str(out), "--format", "bioc-json", "--no-progress"]) == 0
     assert f"wrote {out}" in capsys.readouterr().err
     assert [d.id for d in read_bioc_documents(out)] == ["x1", "j1", "b1", "sub/b2", "7"]

@@ -1,6 +1,6 @@
 """Ablations: the paper's defaults against each deviation we offer, 3 seeds, small budgets.
 
-    python benchmarks/accuracy/ablations.py [--seeds 1 2 3] [--only VARIANT ...]
+    python benchmarks/accuracy/ablations.py [--seeds 1 2 3] [--only VARIANT ...] [--experiments NAME ...]
 
 Trains every (variant, experiment, seed) that is not finished yet, one after the other,
 seed by seed (so that an interrupted session leaves every variant with its first seeds),
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="run only these variants")
+    parser.add_argument("--experiments", nargs="+", choices=sorted(EXPERIMENTS), help="run only on these experiments")
     args = parser.parse_args(argv)
     import torch
 
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for variant in order:
             for experiment_name in VARIANTS[variant][1]:
+                if args.experiments and experiment_name not in args.experiments:
+                    continue
                 key = run_key(variant, experiment_name, seed)
                 if key in results["runs"]:
                     continue
