@@ -10,7 +10,7 @@ CHOICES = {
     "decoding": ("paper", "threshold"),
     "parser_state": ("word", "slot"),
     "initialization": ("paper", "small"),
-    "postponed_shift_target": ("detached", "attached"),
+    "postponed_shift_target": ("attached", "detached"),
     "loss_type": ("multilabel_soft_margin", "bce"),
     "decoder_implementation": ("incremental", "naive"),
 }
@@ -53,10 +53,10 @@ class SRUNERConfig(PretrainedConfig):
             else every TRANSITION/REDUCE with probability over ``threshold``. ``"threshold"``:
             every allowed structural action over ``threshold`` before SHIFT, never a span
             that cannot be closed, EOA only once every word is read.
-        postponed_shift_target: the target of a gold SHIFT postponed for an unannotated type:
-            ``"detached"``, its own detached probability (zero gradient, as every label-mask
-            target); ``"attached"``, the same value without detaching, as the authors' code
-            has it, which pushes that SHIFT's logit towards 0.
+        postponed_shift_target: the target of a gold SHIFT postponed for an unannotated head:
+            its own probability, ``"attached"`` to the graph as in the authors' code (so its
+            gradient, ``-logit * p * (1 - p)``, pulls that SHIFT's logit towards 0) or
+            ``"detached"`` (zero gradient, like every label-mask target).
         train_step_factor: at most this many times the gold number of steps in training
             (room for postponed SHIFTs).
         inference_step_factor: at most this many times (words + 2) steps at inference.
@@ -87,7 +87,7 @@ class SRUNERConfig(PretrainedConfig):
         parser_state: str = "word",
         initialization: str = "paper",
         decoding: str = "paper",
-        postponed_shift_target: str = "detached",
+        postponed_shift_target: str = "attached",
         train_step_factor: float = 2.0,
         inference_step_factor: float = 1.5,
         projection_coefficient: float = 1.0,

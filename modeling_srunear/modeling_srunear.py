@@ -237,12 +237,12 @@ class SRUNERModel(SRUNERPreTrainedModel):
         own = (probabilities * self.config.projection_coefficient).clamp(max=1.0)
         targets = torch.where(masked, own, gold_rows)
         self_targeted = masked.clone()
-        if self.config.postponed_shift_target == "detached":
-            targets[:, SHIFT] = torch.where(postpone, probabilities[:, SHIFT], targets[:, SHIFT])
-            self_targeted[:, SHIFT] |= postpone
-        else:  # the authors' code: the target keeps its graph, so its gradient pulls the logit towards 0
+        if self.config.postponed_shift_target == "attached":  # the authors' code: the target keeps its graph
             shift = torch.where(postpone, torch.sigmoid(logits[:, SHIFT]), targets[:, SHIFT])
             targets = torch.cat([targets[:, :SHIFT], shift[:, None], targets[:, SHIFT + 1:]], 1)
+        else:
+            targets[:, SHIFT] = torch.where(postpone, probabilities[:, SHIFT], targets[:, SHIFT])
+            self_targeted[:, SHIFT] |= postpone
         return targets, self_targeted
 
     @torch.no_grad()

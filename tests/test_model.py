@@ -248,7 +248,7 @@ def test_decoder_runs_in_float32_under_mixed_precision(tiny_model, tokenizer):
 
 
 def test_postponed_shift_target_detached_or_attached(tokenizer):
-    """Detached (default): a postponed SHIFT adds no gradient; attached (the authors' code): -logit * p * (1 - p) each."""
+    """Attached (default, the authors' code): -logit * p * (1 - p) for each postponed SHIFT; detached: no gradient."""
     bias_grads = {}
     for target in ("detached", "attached"):
         torch.manual_seed(0)
