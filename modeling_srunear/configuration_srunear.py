@@ -104,7 +104,8 @@ class SRUNERConfig(PretrainedConfig):
         self.encoder_name_or_path = encoder_name_or_path
         self.entity_types = list(entity_types or [])
         sources = {"default": list(self.entity_types)} if sources is None else sources
-        self.sources = {name: list(types) for name, types in sources.items()}
+        # sorted by name, as a saved config.json stores them: a source's index is the same before and after saving
+        self.sources = {name: list(sources[name]) for name in sorted(sources)}
         for name, types in self.sources.items():
             unknown = sorted(set(types) - set(self.entity_types))
             if unknown:
@@ -174,8 +175,7 @@ class SRUNERConfig(PretrainedConfig):
         """(source, type) of each of the decoder's heads; the source is None for shared heads."""
         if not self.per_source_heads:
             return [(None, t) for t in self.entity_types]
-        # an order that survives saving: config JSON files store the sources sorted by name
-        return [(source, t) for source in sorted(self.sources) for t in self.entity_types if t in self.sources[source]]
+        return [(source, t) for source in self.sources for t in self.entity_types if t in self.sources[source]]
 
     @property
     def head_names(self) -> list[str]:

@@ -140,7 +140,15 @@ class SRUNERDecoder(nn.Module):
         self.output_layer = nn.Linear(2 * hidden_size, num_actions)
         # the "small" initialisation scales attention scores like dot-product attention
         self.score_scale = 1.0 / math.sqrt(hidden_size) if config.initialization == "small" else 1.0
-        self.register_buffer("source_mask", source_label_mask(config), persistent=False)
+
+    def label_masks(self, source_ids: torch.Tensor) -> torch.Tensor:
+        """(rows, actions) bool: the actions each row's source does not annotate.
+
+        Computed from the config at each call rather than kept as a buffer: a non-persistent
+        buffer is not restored by ``from_pretrained``, which builds models without running
+        their constructors' tensor code.
+        """
+        return source_label_mask(self.config).to(source_ids.device)[source_ids]
 
     # ------------------------------------------------------------------ pieces shared by both decoders
 

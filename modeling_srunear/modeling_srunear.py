@@ -207,7 +207,7 @@ class SRUNERModel(SRUNERPreTrainedModel):
         """The training pass: logits of every step under gold actions with label masks, and the loss."""
         batch = slots.shape[0]
         gold = labels.clamp(min=0).float()
-        masked_by_row = (self.decoder.source_mask[source_ids] if source_ids is not None
+        masked_by_row = (self.decoder.label_masks(source_ids) if source_ids is not None
                          else torch.zeros(batch, len(self.vocab), dtype=torch.bool, device=slots.device))
         policy = TeacherForcing(gold, masked_by_row)
         logits = run_decoder(self.decoder, policy, slots, valid, num_words)
@@ -350,6 +350,9 @@ class SRUNERDataCollator:
         start, end, entity_type = span
         if entity_type not in self.config.entity_types:
             raise ValueError(f"unknown entity type {entity_type!r}; the model knows {self.config.entity_types}")
+        if self.config.per_source_heads and entity_type not in self.config.sources.get(source, [entity_type]):
+            raise ValueError(f"source {source!r} does not annotate {entity_type!r} (it annotates "
+                             f"{self.config.sources[source]}); add the type to the source in the model's config")
         return (start, end, self.config.head_of(source, entity_type))
 
     def gold_actions(self, examples: Sequence[dict], vocab: ActionVocabulary) -> torch.Tensor:

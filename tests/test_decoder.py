@@ -41,7 +41,7 @@ def teacher_forced_run(config, reference, lengths, gold, sources, seed=5):
     torch.manual_seed(seed)
     slots = torch.randn(len(lengths), max(lengths) + 2, 32, requires_grad=True)
     valid = torch.arange(max(lengths) + 2)[None] <= (torch.tensor(lengths) + 1)[:, None]
-    policy = TeacherForcing(gold, decoder.source_mask[sources])
+    policy = TeacherForcing(gold, decoder.label_masks(sources))
     logits = run_decoder(decoder, policy, slots, valid, torch.tensor(lengths))
     (logits * torch.linspace(-1, 1, logits.numel()).view_as(logits)).sum().backward()
     grads = {"slots": slots.grad, **{n: p.grad for n, p in decoder.named_parameters() if p.grad is not None}}
@@ -93,7 +93,8 @@ def test_postponed_shifts_happen_and_never_twice_in_a_row():
         decoder.output_layer.bias.fill_(-3.0)
         decoder.output_layer.bias[SHIFT] = 0.0
         decoder.output_layer.bias[vocab.transition("Disease")] = 1.0
-    policy = TeacherForcing(gold, decoder.source_mask[[0]])
+    genes = config.source_names.index("genes")
+    policy = TeacherForcing(gold, decoder.label_masks(torch.tensor([genes])))
     slots = torch.zeros(1, 8, 32)
     run_decoder(decoder, policy, slots, torch.ones(1, 8, dtype=torch.bool), torch.tensor([6]))
     postponed = [bool(r[2][0]) for r in policy.records]

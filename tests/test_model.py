@@ -109,7 +109,7 @@ def test_masked_targets_are_own_probabilities_times_coefficient(tokenizer):
     model = SRUNERModel(tiny_config(projection_coefficient=0.5))
     model.train()
     out = model(**batch_for(model, tokenizer, [dict(SENTENCES[0], source="genes", spans=[(2, 3, "Gene")])]))
-    mask = source_label_mask(model.config)[0]
+    mask = source_label_mask(model.config)[model.config.source_names.index("genes")]
     steps = int(out.step_mask[0].sum())
     before_eoa = slice(0, steps - 1)
     expected = (torch.sigmoid(out.logits[0, before_eoa][:, mask]) * 0.5).clamp(max=1)
@@ -158,6 +158,8 @@ def test_empty_sentence_gives_no_spans_and_trains(tiny_model, tokenizer):
 def test_clear_errors_on_bad_input(tiny_model, tokenizer):
     with pytest.raises(ValueError, match="unknown entity type 'Species'"):
         batch_for(tiny_model, tokenizer, [{"tokens": ["E.", "coli"], "spans": [(0, 2, "Species")], "source": "all"}])
+    with pytest.raises(ValueError, match="source 'genes' does not annotate 'Disease'"):
+        batch_for(tiny_model, tokenizer, [{"tokens": ["x"], "spans": [(0, 1, "Disease")], "source": "genes"}])
     with pytest.raises(ValueError, match="unknown source 'bc2gm'.*genes"):
         batch_for(tiny_model, tokenizer, [{"tokens": ["x"], "spans": [], "source": "bc2gm"}])
     with pytest.raises(ValueError, match="limit is 405"):
@@ -174,6 +176,19 @@ def test_save_and_load_give_identical_outputs(tiny_model, tokenizer, tmp_path):
     # equal up to BLAS rounding, which can depend on where the weights lie in memory
     torch.testing.assert_close(a.action_probabilities, b.action_probabilities, atol=1e-6, rtol=0)
     assert [[s[:3] for s in row] for row in a.spans] == [[s[:3] for s in row] for row in b.spans]
+
+
+def test_a_loaded_model_trains_as_the_saved_one(tiny_model, tokenizer, tmp_path):
+    """Label masks and every other training input survive saving: same loss and steps after loading."""
+    tiny_model.save_pretrained(tmp_path)
+    loaded = SRUNERModel.from_pretrained(tmp_path)
+    sources = {"genes": {"Gene"}, "diseases": {"Disease", "Chemical"}, "all": {"Gene", "Disease", "Chemical"}}
+    examples = [dict(e, source=s, spans=[span for span in e["spans"] if span[2] in sources[s]])
+                for e, s in zip(SENTENCES, sources)]
+    batch = batch_for(tiny_model, tokenizer, examples)
+    outputs = [model.eval()(**batch) for model in (tiny_model, loaded)]  # eval: no dropout, same computation
+    torch.testing.assert_close(outputs[0].loss, outputs[1].loss)
+    assert torch.equal(outputs[0].step_mask, outputs[1].step_mask)
 
 
 REMOTE_LOAD = textwrap.dedent(
