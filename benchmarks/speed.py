@@ -596,15 +596,17 @@ def markdown(result: dict) -> str:
         "",
         "![decoder scaling](decoder_scaling.png)",
         "",
-        "Naive saves a `(batch, slots, width)` memory and key tensor per step, so its saved "
-        "activations grow quadratically with length. Incremental saves per step the "
-        "`(batch, 2, slots)` read weights and one argmax index per slot (O(slots) numbers, "
-        "against O(slots x width) for naive) plus the step's MLP activations; the action "
-        "weights a step read are restored in backward by undoing the later writes. Its "
-        "*memory state* counts the seed vectors (the same size as naive's memory), per-slot "
-        "scores and action weights, the backward buffers, a transposed copy of the first MLP "
-        "layer (training) and two `(slots, slots)` lookup tables (one-hot rows and offset ids), "
-        "which are the only quadratic terms and are bounded by `max_subword_tokens`.",
+        "Naive lets autograd save a `(batch, slots, width)` memory and key tensor per step, so its "
+        "saved activations grow quadratically with length. Incremental (one autograd Function for "
+        "the whole sequence) keeps one memory buffer, written in place and rolled back write by "
+        "write in backward, and records per step only the `(batch, slots)` attention weights and "
+        "winning latent indices plus the MLP activations; each step's dropout masks are drawn "
+        "again in backward from a per-step seed instead of being stored. Its *memory state* "
+        "counts that buffer and those records. With the paper's dropout masks redrawn at every "
+        "step, both implementations compute every slot's latent scores at every training step "
+        "(`slots x width x latents`), so in training the incremental decoder gains little time "
+        "over naive at short lengths but keeps memory linear; at inference (no dropout) it "
+        "updates cached scores instead.",
         "",
     ]
     inf, tr = result.get("inference"), result.get("training")
