@@ -167,13 +167,15 @@ def summarise(results: dict[str, Any], seeds: list[int]) -> None:
     """The issue's JSON shape: per variant its changes, test F1 per test set (one value per seed) and learning speed."""
     variants = {}
     for variant, (changes, experiments, _, decoding) in VARIANTS.items():
-        f1, speed = {}, []
+        f1, speed, speed_by_test_set = {}, [], {}
         for experiment_name in experiments:
             runs = [results["runs"].get(run_key(variant, experiment_name, s)) for s in seeds]
             f1[experiment_name] = [r["f1"] for r in runs if r]
             trained = [results["runs"].get(run_key("paper" if decoding else variant, experiment_name, s)) for s in seeds]
-            speed += [r.get("steps_to_half_final_dev_f1") for r in trained if r]
-        variants[variant] = {"changes": changes, "f1": f1, "steps_to_half_final_dev_f1": speed}
+            speed_by_test_set[experiment_name] = [r.get("steps_to_half_final_dev_f1") for r in trained if r]
+            speed += speed_by_test_set[experiment_name]
+        variants[variant] = {"changes": changes, "f1": f1, "steps_to_half_final_dev_f1": speed,
+                             "steps_to_half_final_dev_f1_by_test_set": speed_by_test_set}
     results["variants"] = variants
     results["seeds"] = seeds
     results["budget"] = {name: f"benchmarks/accuracy/{path}" for name, path in EXPERIMENTS.items()}
@@ -199,13 +201,15 @@ def markdown(results: dict[str, Any]) -> str:
              "the seeds' spread is a tie. Budgets: " + ", ".join(f"`{v}`" for k, v in results.get("budget", {}).items()
                                                                if k != "test_sentences") + f"; {results.get('budget', {}).get('test_sentences', '')}.",
              f"Machine: {results.get('machine', '')}.", "",
-             "| variant | changes | " + " | ".join(experiments) + " | steps to half dev F1 |",
-             "| --- | --- | " + " | ".join("---:" for _ in experiments) + " | ---: |"]
+             "| variant | changes | " + " | ".join(f"{e} F1" for e in experiments)
+             + " | " + " | ".join(f"{e} steps" for e in experiments) + " |",
+             "| --- | --- | " + " | ".join("---:" for _ in range(2 * len(experiments))) + " |"]
     for name, variant in results.get("variants", {}).items():
         changes = ", ".join(f"`{k}={v}`" for k, v in variant["changes"].items()) or "(paper defaults)"
         cells = [_mean_std(variant["f1"][e]) if e in variant["f1"] else "" for e in experiments]
-        speed = [s for s in variant["steps_to_half_final_dev_f1"] if s is not None]
-        lines.append(f"| {name} | {changes} | " + " | ".join(cells) + f" | {_mean_std(speed) if speed else '–'} |")
+        by_set = variant.get("steps_to_half_final_dev_f1_by_test_set", {})
+        speeds = [_mean_std([s for s in by_set[e] if s is not None]) if e in by_set else "" for e in experiments]
+        lines.append(f"| {name} | {changes} | " + " | ".join(cells) + " | " + " | ".join(speeds) + " |")
     lines += ["", "Per run (wall time on this machine):", ""]
     for key, run in sorted(results.get("runs", {}).items()):
         lines.append(f"- `{key}`: F1 {run['f1']:.2f}, {run['wall_s'] / 60:.1f} min, finished {run['finished']}")
