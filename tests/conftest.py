@@ -59,6 +59,19 @@ def tiny_model():
     return SRUNERModel(tiny_config())
 
 
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory, tokenizer):
+    """A saved model folder whose every word is a Gene (see save_nudged_tiny_model), one per test module."""
+    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
+
+
+@pytest.fixture(scope="module")
+def ner(model_folder):
+    from transformers import pipeline
+
+    return pipeline("srunear-ner", model=str(model_folder), device="cpu")
+
+
 # Prepended to a subprocess script: the project's packages cannot be imported there, as on
 # a machine that never installed them (only the saved model folder's own code can run).
 BLOCK_PROJECT_IMPORTS = """

@@ -9,25 +9,14 @@ import sys
 import textwrap
 
 import pytest
-from conftest import BLOCK_PROJECT_IMPORTS, save_nudged_tiny_model
+from conftest import BLOCK_PROJECT_IMPORTS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import pipeline
 
 from modeling_srunear.pipeline_srunear import DEFAULT_BATCH_SIZE
 from modeling_srunear.text_segmentation import split_words
 
 
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, tokenizer):
-    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
-
-
-@pytest.fixture(scope="module")
-def ner(model_folder):
-    return pipeline("srunear-ner", model=str(model_folder))
 
 
 TEXT = "BRCA1 mutations cause breast cancer. The p53 protein binds DNA after cisplatin treatment."

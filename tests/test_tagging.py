@@ -10,8 +10,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import REPO_ROOT, save_nudged_tiny_model
-from transformers import pipeline
+from conftest import REPO_ROOT
 
 from srunear.tagging import (
     Document,
@@ -28,16 +27,6 @@ from srunear.tagging import (
 )
 from tokenization.corpora import parse_pubtator
 from tokenization.schema import CorpusFormatError
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, tokenizer):
-    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
-
-
-@pytest.fixture(scope="module")
-def ner(model_folder):
-    return pipeline("srunear-ner", model=str(model_folder), device="cpu")
 
 
 SENTENCES = [

@@ -3,8 +3,6 @@
 import json
 
 import pytest
-from conftest import save_nudged_tiny_model
-from transformers import pipeline
 
 from srunear.tagging import (
     TaggingError,
@@ -19,16 +17,6 @@ from tokenization.standoff import brat_pairs, read_bioc_documents, read_brat_doc
 
 PASSAGE_TITLE = "BRCA1 mutations cause cancer."
 PASSAGE_BODY = "The p53 protein binds DNA."
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, tokenizer):
-    return save_nudged_tiny_model(tmp_path_factory.mktemp("model"), tokenizer)
-
-
-@pytest.fixture(scope="module")
-def ner(model_folder):
-    return pipeline("srunear-ner", model=str(model_folder), device="cpu")
 
 
 @pytest.fixture
