@@ -5,7 +5,8 @@
 Trains every (variant, experiment, seed) that is not finished yet, one after the other,
 seed by seed (so that an interrupted session leaves every variant with its first seeds),
 and rewrites ``benchmarks/results/ablations.json`` and ``ablations.md`` after each run
-(temporary file, then rename). Checkpoints live in WORK ($SRUNEAR_ACCURACY_WORK, default
+(temporary file, then rename). Several runners may share the results file (e.g. one thread each
+on disjoint ``--experiments``): each adds its run under a file lock to what is on disk then. Checkpoints live in WORK ($SRUNEAR_ACCURACY_WORK, default
 /tmp/srunear_accuracy) and an interrupted training resumes from its last finished epoch.
 Variants that only change decoding reuse the paper models.
 
@@ -18,6 +19,8 @@ optimiser steps until dev F1 first reaches half of its final value.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -75,6 +78,28 @@ def save(results: dict[str, Any]) -> None:
     temporary.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(temporary, RESULTS)
     TABLES.write_text(markdown(results), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def locked():
+    """Hold an exclusive lock beside the results file, so that parallel runners never lose each other's runs."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_run(key: str, record: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    """Add one finished run to the results on disk (re-read under the lock) and rewrite the tables."""
+    with locked():
+        results = load()
+        results.setdefault("runs", {})[key] = record
+        summarise(results, seeds)
+        save(results)
+    return results
 
 
 def prepare_two_sources(data_dir: Path) -> None:
@@ -227,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", 2)))
-    results = load()
-    results.setdefault("runs", {})
     variants = args.only or list(VARIANTS)
     # the paper models first: decoding-only variants read them
     order = sorted(variants, key=lambda v: (bool(VARIANTS[v][3]), list(VARIANTS).index(v)))
@@ -238,15 +261,15 @@ def main(argv: list[str] | None = None) -> int:
                 if args.experiments and experiment_name not in args.experiments:
                     continue
                 key = run_key(variant, experiment_name, seed)
-                if key in results["runs"]:
+                if key in load().get("runs", {}):
                     continue
                 log(f"{key}: start")
-                results["runs"][key] = run_one(variant, experiment_name, seed)
-                summarise(results, args.seeds)
-                save(results)
-                log(f"{key}: F1 {results['runs'][key]['f1']:.2f} in {results['runs'][key]['wall_s'] / 60:.1f} min")
-    summarise(results, args.seeds)
-    save(results)
+                record = record_run(key, run_one(variant, experiment_name, seed), args.seeds)["runs"][key]
+                log(f"{key}: F1 {record['f1']:.2f} in {record['wall_s'] / 60:.1f} min")
+    with locked():
+        results = load()
+        summarise(results, args.seeds)
+        save(results)
     return 0
 
 
