@@ -51,30 +51,50 @@ def source_label_mask(config: SRUNERConfig) -> torch.Tensor:
     return mask
 
 
-def _dropout_scale(shape: tuple[int, ...], p: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor | None:
-    """Inverted-dropout multipliers: 0 with probability p (to 1/65536), else 1/(1 - p).
+def _kept(shape: tuple[int, ...], p: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """Which units inverted dropout keeps, as 1.0 (probability 1 - p, to 1/65536) or 0.0.
 
-    Drawn as 16-bit integers cut out of random 64-bit words: on a CPU several times cheaper
-    than ``torch.rand``, which matters as every step draws a (rows, slots, width) mask.
+    Drawn as 16-bit integers cut out of random 64-bit words and thresholded in float
+    arithmetic: on a CPU several times cheaper than ``torch.rand`` or a boolean mask,
+    which matters as every step draws a (rows, slots, width) mask.
     """
-    if p == 0:
-        return None
     count = math.prod(shape)
     words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), generator=generator, dtype=torch.int64, device=like.device)
-    draws = words.view(torch.int16)[:count].view(shape)
-    dropped = round(p * 65536)
-    keep = draws >= dropped - 32768
-    return keep.to(like.dtype).div_(1.0 - dropped / 65536)
+    draws = words.view(torch.int16)[:count].view(shape).to(like.dtype)
+    # integer draws d are exact in float: (d - first kept + 1) clamped to [0, 1] is 1 iff d >= first kept
+    return draws.sub_(round(p * 65536) - 32768 - 1).clamp_(0.0, 1.0)
+
+
+def _keep_scale(p: float) -> float:
+    """The factor inverted dropout gives the units it keeps (p as the 16-bit draws realise it)."""
+    return 1.0 / (1.0 - round(p * 65536) / 65536)
+
+
+def _dropout_scale(shape: tuple[int, ...], p: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor | None:
+    """Inverted-dropout multipliers: 0 where dropped, else :func:`_keep_scale`; None when p is 0."""
+    if p == 0:
+        return None
+    return _kept(shape, p, generator, like).mul_(_keep_scale(p))
 
 
 @dataclass
 class StepMasks:
-    """Inverted-dropout multipliers of one step (None where that dropout is off)."""
+    """The dropout of one step (None where that dropout is off).
 
-    positions: torch.Tensor | None  # (rows, slots, width)
-    latents: torch.Tensor | None  # (latents, width)
-    scores: torch.Tensor | None  # (rows, slots)
-    state: torch.Tensor | None  # (rows, 2 * width)
+    The positional mask, the largest (a unit per row, slot and width), is kept as 0/1 with
+    one scale, so that the fast decoder can fold the scale into a smaller tensor.
+    """
+
+    positions: torch.Tensor | None  # (rows, slots, width) 1.0 where a unit is kept, 0.0 where dropped
+    latents: torch.Tensor | None  # (latents, width) multipliers
+    scores: torch.Tensor | None  # (rows, slots) multipliers
+    state: torch.Tensor | None  # (rows, 2 * width) multipliers
+    positions_scale: float = 1.0
+
+    def drop_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        if self.positions is None:
+            return positions
+        return positions * self.positions * self.positions_scale
 
 
 class StepNoise:
@@ -100,10 +120,11 @@ class StepNoise:
         p_positions, p_latents, p_scores, p_state = self.rates
         width = latent.shape[1]
         return StepMasks(
-            positions=_dropout_scale((rows, slots, width), p_positions, self.generator, latent),
+            positions=_kept((rows, slots, width), p_positions, self.generator, latent) if p_positions else None,
             latents=_dropout_scale(tuple(latent.shape), p_latents, self.generator, latent),
             scores=_dropout_scale((rows, slots), p_scores, self.generator, latent),
             state=_dropout_scale((rows, 2 * width), p_state, self.generator, latent),
+            positions_scale=_keep_scale(p_positions),
         )
 
 
@@ -181,7 +202,7 @@ class SRUNERDecoder(nn.Module):
         active = memory[rows]
         keys = self.token_multiplier * active
         positions = self.position_embeddings.weight[self.relative_position_ids(centre, memory.shape[1])]
-        keys = keys + (positions if masks.positions is None else positions * masks.positions)
+        keys = keys + masks.drop_positions(positions)
         scores = (keys @ self.effective_latents(masks).T).amax(-1)
         if masks.scores is not None:
             scores = scores * masks.scores

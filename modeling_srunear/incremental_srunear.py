@@ -74,19 +74,26 @@ class _Run:
     def rows_of(self, tensor: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         return tensor if len(rows) == tensor.shape[0] else tensor[rows]
 
-    def keys(self, active: torch.Tensor, centre: torch.Tensor, masks: StepMasks) -> tuple[torch.Tensor, torch.Tensor]:
+    def keys(self, active: torch.Tensor, centre: torch.Tensor, masks: StepMasks):
+        """Attention keys divided by the positional dropout's keep scale, their position rows, and that scale.
+
+        Keys are ``multiplier * slot + dropout(position)``; dividing by the scale (which the
+        latent vectors then carry) saves a pass over the (rows, slots, width) keys.
+        """
         ids = self.decoder.relative_position_ids(centre, active.shape[1])
-        positions = self.p.positions[ids]
+        keys = torch.index_select(self.p.positions, 0, ids.reshape(-1)).view(*ids.shape, -1)
+        scale = 1.0
         if masks.positions is not None:
-            positions.mul_(masks.positions)
-        return positions.add_(active, alpha=self.multiplier), ids
+            keys.mul_(masks.positions)
+            scale = masks.positions_scale
+        return keys.add_(active, alpha=self.multiplier / scale), ids, scale
 
     def step(self, t: int, rows: torch.Tensor, pointer: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
         p, decoder = self.p, self.decoder
         active = self.rows_of(self.memory, rows)
         masks = self.noise.masks(t, len(rows), active.shape[1], p.latent)
-        keys, _ = self.keys(active, centre, masks)
-        scores, best = (keys @ _latents(p, masks, decoder.score_scale).T).max(-1)
+        keys, _, scale = self.keys(active, centre, masks)
+        scores, best = (keys @ (_latents(p, masks, decoder.score_scale) * scale).T).max(-1)
         if masks.scores is not None:
             scores = scores * masks.scores
         attention = scores.masked_fill_(~self.rows_of(self.valid, rows), float("-inf")).softmax(-1)
@@ -207,27 +214,28 @@ def _backward(run: _Run, grad_logits: torch.Tensor) -> list[torch.Tensor]:
         grad_mixed = grad_read * p.value_diagonal
         active = memory if all_rows else memory[rows]
         attention = s["attention"]
-        grad_active = attention[:, :, None] * grad_mixed[:, None, :]
         grad_attention = (active @ grad_mixed[:, :, None]).squeeze(-1)
         grad_scores = _softmax_backward(grad_attention, attention)  # zero on padding, whose attention is 0
         if masks.scores is not None:
             grad_scores = grad_scores * masks.scores
-        # scores = max over latents of keys . latent
-        keys, ids = run.keys(active, s["centre"], masks)
-        latent = _latents(p, masks, decoder.score_scale)
-        best = s["best"]
-        grad_keys = grad_scores[..., None] * latent[best]
-        grad_effective = torch.zeros_like(latent).index_add_(
-            0, best.reshape(-1), (grad_scores[..., None] * keys).reshape(-1, width))
+        # scores = max over latents of keys . latent, with keys and latents rescaled as in forward
+        keys, ids, scale = run.keys(active, s["centre"], masks)
+        latent = _latents(p, masks, decoder.score_scale) * scale
+        choice = torch.zeros(grad_scores.numel(), latent.shape[0], dtype=grad_scores.dtype, device=grad_scores.device)
+        choice.scatter_(1, s["best"].reshape(-1, 1), grad_scores.reshape(-1, 1))  # dL/d(score of each latent)
+        grad_keys = (choice @ latent).view_as(keys)
+        grad_effective = (choice.T @ keys.reshape(-1, width)).mul_(scale)
         dropped = p.latent if masks.latents is None else p.latent * masks.latents
         grad_key_diagonal += (grad_effective * dropped).sum(0) * decoder.score_scale
         grad_dropped = grad_effective * (p.key_diagonal * decoder.score_scale)
         grad_latent += grad_dropped if masks.latents is None else grad_dropped * masks.latents
-        grad_active.add_(grad_keys, alpha=run.multiplier)
+        # the slots reach the loss through the read (attention x dL/d(read)) and through the keys
+        grad_active = torch.baddbmm(grad_keys, attention[:, :, None], grad_mixed[:, None, :], beta=run.multiplier / scale)
         if run.multiplier_grad:
-            grad_multiplier += (grad_keys * active).sum()
-        grad_position_rows = grad_keys if masks.positions is None else grad_keys * masks.positions
-        grad_positions.index_add_(0, ids.reshape(-1), grad_position_rows.reshape(-1, width))
+            grad_multiplier += torch.dot(grad_keys.reshape(-1), active.reshape(-1)) / scale
+        if masks.positions is not None:
+            grad_keys.mul_(masks.positions)
+        grad_positions.index_add_(0, ids.reshape(-1), grad_keys.reshape(-1, width))
         if all_rows:
             grad_memory += grad_active
         else:
