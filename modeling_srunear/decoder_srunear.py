@@ -272,19 +272,30 @@ class PaperDecoding:
         self.threshold = config.threshold
         self.end_slot = num_words + 1
         self.max_steps = torch.ceil((num_words + 2).double() * config.inference_step_factor).long()
-        self.records: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.first_budget_end = int(self.max_steps.min()) if len(num_words) else 0
+        self.records: list[tuple[torch.Tensor]] = []
 
     def decide(self, step: int, rows, pointer, logits):
         best = logits.argmax(-1)
-        moves, finished = best == SHIFT, best == EOA
-        chosen = torch.sigmoid(logits) > self.threshold
-        chosen[:, :2] = False
-        chosen &= ~(moves | finished)[:, None]
-        chosen[:, SHIFT], chosen[:, EOA] = moves, finished
-        self.records.append((rows, chosen))
-        eoa_likely = torch.sigmoid(logits[:, EOA]) > 0.5
-        finished = finished | eoa_likely | (moves & (pointer >= self.end_slot[rows])) | (step + 1 >= self.max_steps[rows])
+        moves = best == SHIFT
+        self.records.append((rows,))
+        # EOA ends a sentence when it is the argmax or over 0.5
+        finished = (best == EOA) | (torch.sigmoid(logits[:, EOA]) > 0.5)
+        finished |= moves & (pointer >= self.end_slot[rows])
+        if step + 1 >= self.first_budget_end:
+            finished |= step + 1 >= self.max_steps[rows]
         return moves, finished
+
+    def actions(self, logits: torch.Tensor) -> torch.Tensor:
+        """(steps stacked, actions) bool: what each step took, from its logits, after the loop.
+
+        SHIFT or EOA alone when it is the argmax; otherwise every TRANSITION/REDUCE over the
+        threshold. Computed once for all steps, so the loop only decides how the pointer moves.
+        """
+        best = logits.argmax(-1)
+        chosen = (torch.sigmoid(logits) > self.threshold) & ((best != SHIFT) & (best != EOA))[:, None]
+        chosen[:, SHIFT], chosen[:, EOA] = best == SHIFT, best == EOA
+        return chosen
 
 
 class ThresholdDecoding:
@@ -336,6 +347,10 @@ class ThresholdDecoding:
         self.allowed[rows] = allowed
         return moves, finished
 
+    def actions(self, logits: torch.Tensor) -> torch.Tensor:
+        """(steps stacked, actions) bool: what each step took (decided inside the loop)."""
+        return torch.cat([chosen for _, chosen in self.records])
+
 
 def run_steps(step_fn, policy, num_words: torch.Tensor) -> int:
     """The decoder loop, shared by both implementations: step, decide, move; returns the step count.
@@ -348,18 +363,19 @@ def run_steps(step_fn, policy, num_words: torch.Tensor) -> int:
     """
     batch = len(num_words)
     device = num_words.device
+    # the state of the rows still decoding, compacted when a row finishes
     rows = torch.arange(batch, device=device)
     pointer = torch.ones(batch, dtype=torch.long, device=device)
     centre = torch.zeros(batch, dtype=torch.long, device=device)
     end_slot = num_words + 1
     step = 0
     while len(rows) > 0:
-        here = pointer[rows]
-        logits = step_fn(step, rows, here, centre[rows])
-        moves, finished = policy.decide(step, rows, here, logits)
-        centre[rows] = here
-        pointer[rows] = torch.minimum(here + moves.long(), end_slot[rows])
+        logits = step_fn(step, rows, pointer, centre)
+        moves, finished = policy.decide(step, rows, pointer, logits)
+        centre = pointer
+        pointer = torch.minimum(pointer + moves, end_slot)
         if bool(finished.any()):
-            rows = rows[~finished]
+            keep = ~finished
+            rows, pointer, centre, end_slot = rows[keep], pointer[keep], centre[keep], end_slot[keep]
         step += 1
     return step

@@ -11,8 +11,9 @@ dropout masks again (:class:`StepNoise`), and carries dL/d(memory) from later st
 earlier ones. Gradients of the MLP and the action embeddings are summed over all steps at
 the end with a few large matmuls.
 
-At inference without dropout the latent scores of every slot are cached and updated by
-each write (:class:`CachedScores`), so a step costs no (slots x width x latents) product.
+At inference without dropout every slot keeps its latent scores and its contribution to
+the MLP's first layer, updated by each write (:class:`CachedScores`), so a step costs no
+(slots x width x latents) product and no (2 width)^2 matrix-vector product.
 """
 
 from __future__ import annotations
@@ -116,33 +117,82 @@ class _Run:
         return logits
 
 
-class CachedScores(_Run):
-    """Inference without dropout: latent scores of every slot kept up to date instead of recomputed."""
+class CachedScores:
+    """Inference without dropout: the fewest operations, and no matrix-vector product, per step.
 
-    def __init__(self, decoder: SRUNERDecoder, p: _Parameters, valid: torch.Tensor, noise: StepNoise):
-        super().__init__(decoder, p, valid, noise, record=False)
-        latent = _latents(p, StepMasks(None, None, None, None), decoder.score_scale)
-        self.slot_scores = (p.multiplier * self.memory) @ latent.T  # (batch, slots, latents)
-        self.position_scores = p.positions @ latent.T
-        self.action_scores = (p.multiplier * p.embeddings) @ latent.T
-        self.padding = ~valid
+    Everything a step computes from the memory before its nonlinearities is linear in the
+    slots, so each slot keeps it precomputed in one buffer, updated by every write:
+    ``[slot @ W_read, latent scores]`` (and ``slot @ W_under`` when the parser state is the
+    slot), where ``W_read``/``W_under`` are the MLP's first layer for the attention read
+    (value diagonal folded in) and for the vector under the pointer. A step then mixes
+    precomputed rows by its attention weights instead of multiplying a (2 width)^2 weight
+    matrix. Padding slots score -inf, so attention needs no mask; position scores are
+    looked up per centre from one table. Same maths as :class:`_Run`, re-associated.
+    """
+
+    def __init__(self, decoder: SRUNERDecoder, p: _Parameters, valid: torch.Tensor):
+        fixed = _inference_weights(decoder, p)
+        self.slot_state = decoder.config.parser_state == "slot"
+        memory = p.slots.clone()
+        memory[:, 0] += p.start
+        scores = memory @ fixed["slot_latent"]  # (batch, slots, latents)
+        scores.masked_fill_(~valid[..., None], float("-inf"))
+        parts = [memory @ fixed["read_weight"], scores]
+        if self.slot_state:  # the vector under the pointer carries the writes
+            parts.insert(0, memory @ fixed["under_weight"])
+            self.under = None
+        else:
+            self.under = torch.addmm(p.hidden_bias, p.slots.flatten(0, 1), fixed["under_weight"]).view(*p.slots.shape[:2], -1)
+        self.buffer = torch.cat(parts, -1)
+        self.writes = fixed["writes"]
+        hidden = p.hidden_weight.shape[0]
+        self.read = slice(hidden, 2 * hidden) if self.slot_state else slice(0, hidden)
+        self.scores = slice(self.read.stop, None)
+        num_slots = memory.shape[1]
+        self.ids_by_centre = decoder.relative_position_ids(torch.arange(num_slots, device=memory.device), num_slots)
+        self.position_scores = fixed["position_scores"]
+        self.hidden_bias, self.output_bias, self.output_weight = p.hidden_bias, p.output_bias, fixed["output_weight"]
+        self.logits: list[torch.Tensor] = []
 
     def step(self, t: int, rows: torch.Tensor, pointer: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-        p, decoder = self.p, self.decoder
-        active = self.rows_of(self.memory, rows)
-        ids = decoder.relative_position_ids(centre, active.shape[1])
-        scores = (self.rows_of(self.slot_scores, rows) + self.position_scores[ids]).amax(-1)
-        attention = scores.masked_fill_(self.rows_of(self.padding, rows), float("-inf")).softmax(-1)
-        mixed = (attention[:, None, :] @ active).squeeze(1)
-        under = (p.slots if self.word_state else self.memory)[rows, pointer]
-        state = torch.cat([under, mixed * p.value_diagonal], -1)
-        hidden = torch.tanh(torch.addmm(p.hidden_bias, state, p.hidden_weight.T))
-        logits = torch.addmm(p.output_bias, hidden, p.output_weight.T)
+        active = self.buffer if len(rows) == self.buffer.shape[0] else self.buffer[rows]
+        scores = (active[..., self.scores] + self.position_scores[self.ids_by_centre[centre]]).amax(-1)
+        pre = torch.bmm(scores.softmax(-1)[:, None, :], active[..., self.read])[:, 0]
+        if self.slot_state:
+            pre += self.buffer[rows, pointer, : self.read.start] + self.hidden_bias
+        else:
+            pre += self.under[rows, pointer]
+        logits = torch.addmm(self.output_bias, pre.tanh_(), self.output_weight)
         weights = logits.softmax(-1) * (logits >= logits[:, SHIFT : SHIFT + 1])
-        self.memory.index_put_((rows, pointer), weights @ p.embeddings, accumulate=True)
-        self.slot_scores.index_put_((rows, pointer), weights @ self.action_scores, accumulate=True)
+        self.buffer.index_put_((rows, pointer), weights @ self.writes, accumulate=True)
         self.logits.append(logits)
         return logits
+
+
+def _inference_weights(decoder: SRUNERDecoder, p: _Parameters) -> dict[str, torch.Tensor]:
+    """What :class:`CachedScores` derives from the weights alone, kept until a weight changes.
+
+    Keyed by each tensor's identity and version counter (bumped by optimiser steps and
+    ``load_state_dict``), so a pipeline pays for it once, not once per sentence.
+    """
+    tensors = (p.start, p.latent, p.key_diagonal, p.value_diagonal, p.multiplier, p.positions, p.embeddings,
+               p.hidden_weight, p.output_weight)
+    key = (tuple((id(t), t._version) for t in tensors), torch.is_inference_mode_enabled(), decoder.config.parser_state)
+    cached = getattr(decoder, "_inference_weights", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    width = p.slots.shape[-1]
+    latent = _latents(p, StepMasks(None, None, None, None), decoder.score_scale)
+    under_weight = p.hidden_weight[:, :width].T.contiguous()
+    read_weight = (p.hidden_weight[:, width:] * p.value_diagonal).T.contiguous()
+    writes = [p.embeddings @ read_weight, (p.multiplier * p.embeddings) @ latent.T]
+    if decoder.config.parser_state == "slot":
+        writes.insert(0, p.embeddings @ under_weight)
+    fixed = {"slot_latent": (p.multiplier * latent).T.contiguous(), "under_weight": under_weight,
+             "read_weight": read_weight, "writes": torch.cat(writes, -1), "position_scores": p.positions @ latent.T,
+             "output_weight": p.output_weight.T.contiguous()}
+    decoder._inference_weights = (key, fixed)
+    return fixed
 
 
 class IncrementalDecoderFunction(torch.autograd.Function):
@@ -260,6 +310,6 @@ def run_incremental(decoder: SRUNERDecoder, policy, slots: torch.Tensor, valid: 
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return IncrementalDecoderFunction.apply(decoder, policy, valid, num_words, noise, *tensors)
     p = _Parameters(*[t.detach() for t in tensors])
-    run = CachedScores(decoder, p, valid, noise) if not noise.active else _Run(decoder, p, valid, noise, record=False)
+    run = CachedScores(decoder, p, valid) if not noise.active else _Run(decoder, p, valid, noise, record=False)
     run_steps(run.step, policy, num_words)
     return torch.cat(run.logits)

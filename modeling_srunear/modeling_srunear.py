@@ -255,7 +255,7 @@ class SRUNERModel(SRUNERPreTrainedModel):
             policy = ThresholdDecoding(num_words, self.config, self.vocab.num_types)
         logits = run_decoder(self.decoder, policy, slots, valid, num_words)
         padded_logits, step_mask = _scatter_steps(policy.records, logits, batch)
-        chosen, _ = _scatter_steps(policy.records, torch.cat([record[1] for record in policy.records]), batch)
+        chosen, _ = _scatter_steps(policy.records, policy.actions(logits), batch)
         probabilities = torch.sigmoid(padded_logits)
         head_spans, spans = [], []
         # steps are a prefix of each row; Python lists once, not small tensor ops per step

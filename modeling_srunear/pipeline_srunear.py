@@ -6,7 +6,9 @@ window is one chunk of a ``ChunkPipeline``, so ``batch_size`` batches chunks, wi
 text and across texts, and spans are mapped back to offsets in the original text:
 ``text[start:end] == word``. Without a ``batch_size`` the pipeline batches
 ``DEFAULT_BATCH_SIZE`` chunks, so a long document runs as fast as its sentences would
-as a list; batching never changes the entities found.
+as a list; batching never changes the entities found. Given a list (or one long text),
+the pipeline orders all chunks by length before batching them, so that a batch carries
+little padding, and returns the results in input order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from transformers import AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
-from transformers.pipelines.base import ChunkPipeline
+from transformers.pipelines.base import ChunkPipeline, pad_collate_fn
 
 from .text_segmentation import find_surrogate, split_sentences, split_words
 
@@ -76,6 +78,33 @@ class SRUNERPipeline(ChunkPipeline):
                 "call without is_split_into_words to have the text split into words"
             )
         return super().__call__(inputs, **kwargs)
+
+    def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+        if isinstance(inputs, list) and batch_size is not None and batch_size > 1:
+            return self._by_length(inputs, batch_size, preprocess_params, forward_params, postprocess_params)
+        # datasets and generators stream in input order, as in every pipeline
+        return super().get_iterator(inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params)
+
+    def _by_length(self, inputs: list, batch_size: int, preprocess_params, forward_params, postprocess_params):
+        """Every chunk of every input, batched in order of length, results regrouped in input order.
+
+        Batches of similar lengths carry little padding: the encoder's cost follows the
+        longest chunk of a batch, and the decoder's the most steps.
+        """
+        chunks = [(index, chunk) for index, item in enumerate(inputs) for chunk in self.preprocess(item, **preprocess_params)]
+        order = sorted(range(len(chunks)), key=lambda k: chunks[k][1]["input_ids"].shape[-1])
+        collate = pad_collate_fn(self.tokenizer, None)
+        results: list[dict[str, Any] | None] = [None] * len(chunks)
+        for start in range(0, len(order), batch_size):
+            picked = order[start : start + batch_size]
+            output = self.forward(collate([chunks[k][1] for k in picked]), **forward_params)
+            for position, k in enumerate(picked):
+                results[k] = {key: value[position] for key, value in output.items()}
+        by_input: list[list[dict[str, Any]]] = [[] for _ in inputs]
+        for (index, _), result in zip(chunks, results):
+            by_input[index].append(result)
+        for outputs in by_input:
+            yield self.postprocess(outputs, **postprocess_params)
 
     def preprocess(self, inputs, is_split_into_words: bool = False):
         if is_split_into_words:

@@ -150,6 +150,24 @@ def test_a_document_is_batched_by_default_with_the_same_entities(ner, monkeypatc
     assert sum(characters) == len(text)  # progress accounts for every character once
 
 
+def test_a_list_is_batched_by_length_and_answered_in_input_order(ner, monkeypatch):
+    lengths = [3, 40, 1, 25, 9, 33, 2, 17]
+    texts = [" ".join(f"BRCA{i}" if i % 4 == 0 else "word" for i in range(n)) + "." for n in lengths]
+    one_by_one = [ner(t) for t in texts]
+    widths = []
+    forward = ner._forward
+
+    def recording(model_inputs, **options):
+        widths.append(model_inputs["input_ids"].shape[-1])
+        return forward(model_inputs, **options)
+
+    monkeypatch.setattr(ner, "_forward", recording)
+    assert ner(texts, batch_size=3) == one_by_one
+    chunks = sum(len(list(ner.chunk_words(t, split_words(t)))) for t in texts)
+    assert len(widths) == -(-chunks // 3)  # every chunk of every text in full batches of 3
+    assert widths == sorted(widths) and widths[0] < widths[-1] // 2  # short chunks together, long ones together
+
+
 def test_progress_counts_every_character_of_every_text(ner):
     texts = [TEXT, "", "   ", " ".join(["gene"] * 120)]
     characters = []
