@@ -21,6 +21,7 @@ step, as in the paper, by :class:`StepNoise`, so that the incremental decoder
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -49,6 +50,26 @@ def source_label_mask(config: SRUNERConfig) -> torch.Tensor:
         own = {config.head_of(source, t) for t in config.sources[source]}
         mask[row, vocab.type_actions([h for h in vocab.entity_types if h not in own])] = True
     return mask
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the decoder's step loop on one intra-op thread, restoring the setting after.
+
+    A step is dozens of operations on small tensors: a second thread gains them little on
+    an idle CPU, and on a busy one (tag.py shards, a server's workers, training beside)
+    every operation waits for both threads, which made the same loop 2-5x slower when
+    measured with two other processes on our two cores.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _kept(shape: tuple[int, ...], p: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ from .decoder_srunear import (
     TeacherForcing,
     ThresholdDecoding,
     action_vocabulary,
+    one_thread,
     run_steps,
     source_label_mask,
 )
@@ -81,7 +82,7 @@ def run_decoder(decoder: SRUNERDecoder, policy, slots: torch.Tensor, valid: torc
     under mixed precision (its many small steps gain nothing from half precision and its
     sigmoid decisions would lose accuracy).
     """
-    with torch.autocast(device_type=slots.device.type, enabled=False):
+    with torch.autocast(device_type=slots.device.type, enabled=False), one_thread():
         slots = slots.float()
         noise = StepNoise(decoder.config, decoder.training, slots.device)
         if decoder.config.decoder_implementation == "incremental":

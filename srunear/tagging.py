@@ -15,8 +15,10 @@ BioC XML or JSON collections (the passages at their offsets; annotations already
 read) or brat folders (every ``.txt`` below the folder; the id is its path below it without
 ``.txt``). Every entity's ``start``/``end`` are character offsets into that document text.
 
-Output is appended one document at a time and flushed, so a run that is stopped (Ctrl-C, a
-killed job) can simply be started again with the same arguments: documents already complete
+Documents go to the pipeline a few batches at a time (it orders a group's sentences by length,
+so batches carry little padding); output is appended one document at a time and flushed as its
+group finishes, so a run that is stopped (Ctrl-C, a killed job) loses at most the group in
+progress and can simply be started again with the same arguments: documents already complete
 in the output are skipped, and a record cut off half-way is removed before appending. Document
 ids must therefore be unique across the inputs (checked before anything is tagged).
 
@@ -397,6 +399,8 @@ def recover_output(path: str | Path, output_format: str) -> dict[str, bytes]:
     return records
 
 
+GROUP_BATCHES = 4  # documents are handed to the pipeline this many batches at a time
+
 # --------------------------------------------------------------------------- shards
 
 
@@ -404,6 +408,17 @@ def part_path(output: str | Path, shard_index: int, num_shards: int) -> Path:
     """The file shard ``shard_index`` of ``num_shards`` writes: ``OUT.partI-of-K``."""
     output = Path(output)
     return output.with_name(f"{output.name}.part{shard_index}-of-{num_shards}")
+
+
+def share_cores(count: int, device: Any) -> None:
+    """Shards on one machine's CPU split its cores: K processes each using every core would
+    oversubscribe it K times (unless the user chose with OMP_NUM_THREADS)."""
+    import torch
+
+    if count <= 1 or getattr(device, "type", "cpu") != "cpu" or "OMP_NUM_THREADS" in os.environ:
+        return
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", count))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(local, 1)))
 
 
 def _resolve_shards(num_shards: int | None, shard_index: int | None) -> tuple[int, int, Any]:
@@ -639,6 +654,9 @@ def tag_files(
 
     if todo:
         ner = _load_pipeline(model, device if device is not None or state is None else state.device, trust_remote_code)
+        share_cores(count, ner.device)
+        from modeling_srunear.pipeline_srunear import DEFAULT_BATCH_SIZE
+
         call_options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
         if threshold is not None:
             call_options["threshold"] = threshold
@@ -648,11 +666,19 @@ def tag_files(
             call_options["return_sources"] = True  # JSON lines keep each entity's "sources"
         pending: deque[Document] = deque()
 
-        def texts() -> Iterator[str]:
+        def groups() -> Iterator[list[str]]:
+            """The documents to tag, a few batches' worth at a time: the pipeline orders each group's
+            sentences by length (little padding), and each finished group is written before the next."""
+            group: list[str] = []
             for position, document in enumerate(documents()):
                 if position % count == index and document.id not in done:
                     pending.append(document)
-                    yield document.text
+                    group.append(document.text)
+                    if len(group) == GROUP_BATCHES * (batch_size or DEFAULT_BATCH_SIZE):
+                        yield group
+                        group = []
+            if group:
+                yield group
 
         from tqdm.auto import tqdm
 
@@ -665,14 +691,15 @@ def tag_files(
             by_chunk = _reports_progress(ner)
             if by_chunk:
                 call_options["progress"] = bar.update
-            for entities in ner(texts(), **call_options):
-                document = pending.popleft()
-                handle.write(format_record(document, entities, record_format))
-                handle.flush()
-                result.tagged += 1
-                bar.set_postfix(docs=f"{result.skipped + result.tagged}/{result.total}", refresh=False)
-                if not by_chunk:
-                    bar.update(len(document.text))
+            for group in groups():
+                for entities in ner(group, **call_options):
+                    document = pending.popleft()
+                    handle.write(format_record(document, entities, record_format))
+                    handle.flush()
+                    result.tagged += 1
+                    bar.set_postfix(docs=f"{result.skipped + result.tagged}/{result.total}", refresh=False)
+                    if not by_chunk:
+                        bar.update(len(document.text))
 
     if count > 1:
         if state is not None:

@@ -236,3 +236,38 @@ def test_incremental_graph_cannot_be_backpropagated_twice(tokenizer):
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="already backpropagated"):
         loss.backward()
+
+
+def test_the_step_loop_runs_on_one_thread_in_both_passes_and_restores_the_setting(monkeypatch):
+    """Tiny per-step operations collapse under CPU contention with several intra-op threads."""
+    import modeling_srunear.incremental_srunear as incremental
+
+    config = tiny_config()
+    decoder = SRUNERDecoder(config, 32).train()
+    lengths = [5, 3]
+    gold = random_gold(config, lengths)
+    seen = []
+    forward_step, backward = incremental._Run.step, incremental._backward
+
+    def step(self, *args):
+        seen.append(("forward", torch.get_num_threads()))
+        return forward_step(self, *args)
+
+    def recording_backward(run, grad):
+        seen.append(("backward", torch.get_num_threads()))
+        return backward(run, grad)
+
+    monkeypatch.setattr(incremental._Run, "step", step)
+    monkeypatch.setattr(incremental, "_backward", recording_backward)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        slots = torch.randn(2, 7, 32, requires_grad=True)
+        valid = torch.arange(7)[None] <= (torch.tensor(lengths) + 1)[:, None]
+        policy = TeacherForcing(gold, torch.zeros(2, gold.shape[-1], dtype=torch.bool))
+        run_decoder(decoder, policy, slots, valid, torch.tensor(lengths)).sum().backward()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert {phase for phase, _ in seen} == {"forward", "backward"}
+    assert all(threads == 1 for _, threads in seen)

@@ -399,3 +399,23 @@ def test_progress_is_counted_in_characters_within_a_long_document(ner, tmp_path,
     source.write_text(text, encoding="utf-8")
     run(ner, [source], tmp_path / "out.jsonl", lines=False, batch_size=4, progress=True)
     assert len(updates) == 3 and sum(updates) == len(text)  # one update per batch of sentences, not per document
+
+
+def test_shards_on_one_cpu_split_its_cores(monkeypatch):
+    import torch
+
+    from srunear.tagging import share_cores
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    share_cores(2, torch.device("cpu"))
+    share_cores(16, torch.device("cpu"))
+    share_cores(1, torch.device("cpu"))  # one process keeps torch's choice
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # accelerate: 4 of the shards on this machine
+    share_cores(8, torch.device("cpu"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    share_cores(2, torch.device("cpu"))
+    assert calls == [4, 1, 2]
