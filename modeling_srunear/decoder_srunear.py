@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -59,13 +60,15 @@ def one_thread():
     A step is dozens of operations on small tensors: a second thread gains them little on
     an idle CPU, and on a busy one (tag.py shards, a server's workers, training beside)
     every operation waits for both threads, which made the same loop 2-5x slower when
-    measured with two other processes on our two cores.
+    measured with two other processes on our two cores. ``SRUNEAR_DECODER_THREADS=N``
+    chooses another count (0: leave torch's setting alone).
     """
+    wanted = int(os.environ.get("SRUNEAR_DECODER_THREADS", "1"))
     threads = torch.get_num_threads()
-    if threads == 1:
+    if wanted <= 0 or threads == wanted:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(wanted)
     try:
         yield
     finally:
