@@ -172,12 +172,14 @@ class CachedScores:
 def _inference_weights(decoder: SRUNERDecoder, p: _Parameters) -> dict[str, torch.Tensor]:
     """What :class:`CachedScores` derives from the weights alone, kept until a weight changes.
 
-    Keyed by each tensor's identity and version counter (bumped by optimiser steps and
-    ``load_state_dict``), so a pipeline pays for it once, not once per sentence.
+    Keyed by each tensor's storage and version counter (shared with the detached views the
+    decoder receives; bumped by optimiser steps and ``load_state_dict``), so a pipeline pays
+    for it once, not once per sentence.
     """
     tensors = (p.start, p.latent, p.key_diagonal, p.value_diagonal, p.multiplier, p.positions, p.embeddings,
                p.hidden_weight, p.output_weight)
-    key = (tuple((id(t), t._version) for t in tensors), torch.is_inference_mode_enabled(), decoder.config.parser_state)
+    key = (tuple((t.data_ptr(), t._version, t.shape) for t in tensors), torch.is_inference_mode_enabled(),
+           decoder.config.parser_state, decoder.score_scale)
     cached = getattr(decoder, "_inference_weights", None)
     if cached is not None and cached[0] == key:
         return cached[1]

@@ -271,3 +271,34 @@ def test_the_step_loop_runs_on_one_thread_in_both_passes_and_restores_the_settin
         torch.set_num_threads(before)
     assert {phase for phase, _ in seen} == {"forward", "backward"}
     assert all(threads == 1 for _, threads in seen)
+
+
+def test_inference_weights_are_derived_once_per_weight_version(monkeypatch):
+    """The pipeline must not pay for the weight-only precomputation per sentence, nor use stale weights."""
+    import modeling_srunear.incremental_srunear as incremental
+    from modeling_srunear.decoder_srunear import PaperDecoding
+
+    derived = []
+    latents = incremental._latents
+    monkeypatch.setattr(incremental, "_latents", lambda *args: (derived.append(1), latents(*args))[1])
+    config = tiny_config()
+    decoder = SRUNERDecoder(config, 32).eval()
+    naive = SRUNERDecoder(tiny_config(decoder_implementation="naive"), 32).eval()
+    torch.manual_seed(3)
+    slots = torch.randn(2, 7, 32)
+    valid = torch.ones(2, 7, dtype=torch.bool)
+    num_words = torch.tensor([5, 5])
+
+    def logits(model):
+        return run_decoder(model, PaperDecoding(num_words, model.config), slots, valid, num_words)
+
+    with torch.no_grad():
+        first = logits(decoder)
+        assert torch.equal(logits(decoder), first) and len(derived) == 1
+        decoder.latent_vectors.normal_()  # an in-place update, as an optimiser step makes
+        decoder.hidden_layer.weight.mul_(1.5)
+        updated = logits(decoder)
+        assert len(derived) == 2
+        naive.load_state_dict(decoder.state_dict())
+        expected = logits(naive)
+    assert updated.shape == expected.shape and torch.allclose(updated, expected, atol=1e-5)
