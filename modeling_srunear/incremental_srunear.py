@@ -94,7 +94,10 @@ class _Run:
         active = self.rows_of(self.memory, rows)
         masks = self.noise.masks(t, len(rows), active.shape[1], p.latent)
         keys, _, scale = self.keys(active, centre, masks)
-        scores, best = (keys @ (_latents(p, masks, decoder.score_scale) * scale).T).max(-1)
+        # (latents, width) @ (width, rows*slots): the same product as keys @ latents.T, in the
+        # layout a CPU GEMM handles well when there are few latents
+        scores, best = ((_latents(p, masks, decoder.score_scale) * scale) @ keys.view(-1, keys.shape[-1]).T).max(0)
+        scores, best = scores.view(keys.shape[:2]), best.view(keys.shape[:2])
         if masks.scores is not None:
             scores = scores * masks.scores
         attention = scores.masked_fill_(~self.rows_of(self.valid, rows), float("-inf")).softmax(-1)
@@ -267,7 +270,7 @@ def _backward(run: _Run, grad_logits: torch.Tensor) -> list[torch.Tensor]:
         grad_mixed = grad_read * p.value_diagonal
         active = memory if all_rows else memory[rows]
         attention = s["attention"]
-        grad_attention = (active @ grad_mixed[:, :, None]).squeeze(-1)
+        grad_attention = (active * grad_mixed[:, None, :]).sum(-1)  # a batched GEMV is slower here
         grad_scores = _softmax_backward(grad_attention, attention)  # zero on padding, whose attention is 0
         if masks.scores is not None:
             grad_scores = grad_scores * masks.scores
