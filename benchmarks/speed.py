@@ -838,7 +838,7 @@ def main(argv=None) -> dict:
         "quick": args.quick,
         "machine": machine(),
     }
-    lengths = [16, 64] if args.quick else [16, 64, 256]
+    lengths = [16, 64] if args.quick else [16, 32, 64, 256]
     print("1. decoder alone", flush=True)
     result["decoder_agreement"] = decoder_agreement()
     print(f"  agreement naive vs incremental: {result['decoder_agreement']}", flush=True)
