@@ -13,7 +13,7 @@ from .corpora import (
 from .documents import CharEntity, document_examples
 from .packing import PackCounts, pack_rows
 from .schema import EXAMPLE_FEATURES, ISSUE_KINDS, CorpusFormatError, Example, ReadReport, Span
-from .tagging import decode_tags, parse_tag, tags_to_spans
+from .iob import decode_tags, parse_tag, tags_to_spans
 
 __all__ = [
     "EXAMPLE_FEATURES",

@@ -50,7 +50,7 @@ from modeling_srunear.text_segmentation import split_words
 from .documents import CharEntity, assemble_text, document_examples
 from .standoff import read_bioc, read_brat
 from .schema import EXAMPLE_FEATURES, CorpusFormatError, Example, ReadReport, Span
-from .tagging import decode_tags, parse_tag
+from .iob import decode_tags, parse_tag
 from .textfiles import text_lines
 
 __all__ = [
