@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from tokenization import SourceConfig
-from tokenization.corpora import local_paths
+from tokenization.sources import local_paths
 from tokenization.textfiles import read_text
 
 __all__ = ["PRESETS", "ExperimentConfig", "TrainingConfig", "apply_overrides", "apply_preset", "load_experiment",

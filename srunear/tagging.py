@@ -197,7 +197,7 @@ def _read_jsonl(path: Path, id_key: str, text_key: str) -> Iterator[Document]:
 
 
 def _read_pubtator(path: Path) -> Iterator[Document]:
-    from tokenization.corpora import parse_pubtator
+    from tokenization.pubtator import parse_pubtator
 
     if not path.is_file():
         _open_text(path)  # raises the same clear error as the other formats

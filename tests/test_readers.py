@@ -15,6 +15,7 @@ from tokenization import (
     EXAMPLE_FEATURES,
     CharEntity,
     CorpusFormatError,
+    Example,
     ReadReport,
     SourceConfig,
     Span,
@@ -27,7 +28,7 @@ from tokenization import (
     tags_to_spans,
 )
 from modeling_srunear.text_segmentation import split_words
-from tokenization import corpora
+from tokenization.cleaning import pipeline_words
 
 
 @pytest.fixture(autouse=True)
@@ -331,7 +332,7 @@ def test_hf_token_classification_from_hub(monkeypatch):
         calls.append((path, name, split, revision))
         return token_classification_dataset()
 
-    monkeypatch.setattr(corpora.datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     config = {"name": "conll", "format": "hf_token_classification",
               "hub": {"path": "someone/conll", "name": "en", "splits": {"dev": "validation"}},
               "tag_map": {"LOC": "Location"}, "prefix_types": True}
@@ -387,7 +388,7 @@ def test_bigbio_kb_local_json(tmp_path):
 def test_bigbio_kb_from_hub_and_errors(monkeypatch):
     broken = {**BIGBIO, "entities": [[{"id": "e9", "type": "Gene", "text": ["x"], "offsets": [[80, 900]], "normalized": []}]]}
     sources = iter([datasets.Dataset.from_dict(BIGBIO), datasets.Dataset.from_dict(broken)])
-    monkeypatch.setattr(corpora.datasets, "load_dataset", lambda *args, **kwargs: next(sources))
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: next(sources))
     config = {"name": "bb", "format": "bigbio_kb", "hub": {"path": "bigbio/x", "name": "x_bigbio_kb", "splits": {"train": "train"}}}
     dataset, _ = load_source(config, "train")
     assert dataset.num_rows == 3
@@ -524,26 +525,26 @@ def tokenized_examples(draw):
     for _ in range(draw(st.integers(0, 4))):
         start = draw(st.integers(0, len(tokens) - 1))
         end = draw(st.integers(start + 1, len(tokens)))
-        spans.append(corpora.Span(start, end, draw(st.sampled_from(["A", "B"]))))
+        spans.append(Span(start, end, draw(st.sampled_from(["A", "B"]))))
     text = " ".join(tokens)
     offsets, cursor = [], 0
     for token in tokens:
         offsets.append((cursor, cursor + len(token)))
         cursor += len(token) + 1
-    return corpora.Example(tokens, spans, "src", "doc", text, offsets)
+    return Example(tokens, spans, "src", "doc", text, offsets)
 
 
 @settings(max_examples=200, deadline=None)
 @given(tokenized_examples())
 def test_pipeline_words_keep_every_span_and_offset(example):
-    split = corpora.pipeline_words(example)
+    split = pipeline_words(example)
     assert [w for w, _, _ in split_words(" ".join(example.tokens))] == split.tokens  # what the pipeline sees
     for old, new in zip(example.spans, split.spans):
         assert new.end > new.start and new.type == old.type
         assert "".join(split.tokens[new.start : new.end]) == "".join(example.tokens[old.start : old.end])
     for word, (start, end) in zip(split.tokens, split.offsets):
         assert example.text[start:end] == word
-    again = corpora.pipeline_words(split)
+    again = pipeline_words(split)
     assert again.tokens == split.tokens and again.spans == split.spans and again.offsets == split.offsets
 
 

@@ -25,7 +25,7 @@ from srunear.tagging import (
     recover_output,
     tag_files,
 )
-from tokenization.corpora import parse_pubtator
+from tokenization.pubtator import parse_pubtator
 from tokenization.schema import CorpusFormatError
 
 
