@@ -35,7 +35,8 @@ from transformers import AutoTokenizer
 
 from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
 from srunear.cli import add_debug_flag, command_line
-from srunear.evaluation import SplitData, evaluate_model, fit_splits, load_split, mapped_types
+from srunear.evaluation import evaluate_model
+from srunear.splits import SplitData, fit_splits, load_split, mapped_types
 from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
 from srunear.metrics import markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card

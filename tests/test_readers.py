@@ -166,7 +166,7 @@ def test_read_source_reports_drops_crossings_and_long_sentences(tmp_path):
 
 
 def test_reader_keeps_sentences_and_merge_sentences_is_auto_true_or_false(tmp_path):
-    """Merging needs the encoder's tokenizer (srunear.evaluation.fit_split); the reader keeps sentences."""
+    """Merging needs the encoder's tokenizer (srunear.splits.fit_split); the reader keeps sentences."""
     lines = [
         {"tokens": ["a", "b"], "doc_id": "d1", "entity_mentions": [{"start": 1, "end": 2, "entity_type": "X"}]},
         {"tokens": ["c", "d", "e"], "doc_id": "d1", "entity_mentions": [{"start": 0, "end": 3, "entity_type": "X"}]},

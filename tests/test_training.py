@@ -195,7 +195,7 @@ def test_uniform_mixture_draws_each_source_equally_often():
 
 
 def test_optimiser_uses_the_papers_adam_settings(tmp_path, tiny_encoder):
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
     from srunear.training import build_model, build_optimizer
 
     path = write_experiment(tmp_path, tiny_encoder)
@@ -232,7 +232,7 @@ def test_genia_benchmark_uses_the_preset_with_its_small_budget():
 
 
 def test_label_masks_false_makes_every_source_annotate_every_type(tmp_path, tiny_encoder):
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
     from srunear.training import build_model
 
     path = write_experiment(tmp_path, tiny_encoder)

@@ -67,7 +67,7 @@ class SourceConfig:
     prefix_types: bool = False
     # The paper merges every corpus that has document ids (GENIA, CoNLL with -DOCSTART-): "auto"
     # merges a split whose sentences come from more than one document; the merging itself needs
-    # the encoder's tokenizer and happens in `srunear.evaluation.fit_split`.
+    # the encoder's tokenizer and happens in `srunear.splits.fit_split`.
     merge_sentences: bool | str = "auto"
     max_words: int | None = 256
     pipeline_words: bool = True  # split tokens at punctuation as the pipeline does (see the module docstring)

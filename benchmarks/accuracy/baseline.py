@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from srunear.evaluation import SplitData, load_split  # noqa: E402
+from srunear.splits import SplitData, load_split  # noqa: E402
 from srunear.experiment import ExperimentConfig, load_experiment  # noqa: E402
 from srunear.metrics import span_prf  # noqa: E402
 

@@ -216,7 +216,7 @@ def test_sets(experiment, raw: dict[str, Any], test_source: str | None) -> dict[
 
     if test_source is not None:  # label-mask runs: BC5CDR test, both types, as one source
         raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {"test": f"{test_source}/test.tsv"}}]}
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
 
     test_experiment = experiment_from_dict(raw, HERE)
     splits = load_split(test_experiment, "test", MAX_TEST)
@@ -254,7 +254,7 @@ def gold_of(dataset) -> list[list[tuple[int, int, str]]]:
 
 
 def train_counts(experiment) -> dict[str, int]:
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
 
     config = experiment.training
     return {name: len(data.dataset) for name, data in
