@@ -140,7 +140,7 @@ def pubtator_passages(document: Document) -> tuple:
 
 
 def _read_bioc(path: Path) -> Iterator[Document]:
-    from tokenization.standoff import read_bioc_documents
+    from tokenization.bioc_files import read_bioc_documents
 
     _open_text(path).close()  # the same clear error as the other formats for a missing file
     for document in read_bioc_documents(path, with_annotations=False):
@@ -149,7 +149,7 @@ def _read_bioc(path: Path) -> Iterator[Document]:
 
 
 def _read_brat(path: Path) -> Iterator[Document]:
-    from tokenization.standoff import brat_pairs, read_brat_text
+    from tokenization.brat import brat_pairs, read_brat_text
 
     try:
         pairs = brat_pairs([path], require_ann=False)

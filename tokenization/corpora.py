@@ -7,7 +7,7 @@ Line formats (iob, pubtator) are local files read line by line so that errors ca
 line (`iob_columns.py`, `pubtator.py`).
 
 Document formats (brat, bioc) read `.txt`/`.ann` pairs and BioC XML or JSON collections through
-the `bioc` package (see `standoff.py`); like PubTator, their documents are split into sentences
+the `bioc` package (`brat.py`, `bioc_files.py`); like PubTator, their documents are split into sentences
 and words with character offsets kept.
 
 Record formats (jsonl_nested, hf_token_classification, bigbio_kb) go through
@@ -22,13 +22,14 @@ from typing import Any
 
 import datasets
 
+from .bioc_files import read_bioc
+from .brat import read_brat
 from .cleaning import clean_example
 from .iob_columns import read_iob
 from .pubtator import read_pubtator
 from .records import Records, open_records, read_bigbio_kb, read_hf_token_classification, read_jsonl_nested
 from .schema import EXAMPLE_FEATURES, CorpusFormatError, Example, ReadReport
 from .sources import DOCUMENT_FORMATS, EXPECTED_CONTENT, SourceConfig, describe_split, local_path, local_paths
-from .standoff import read_bioc, read_brat
 
 __all__ = ["load_source", "load_sources", "read_source"]
 
