@@ -158,10 +158,7 @@ class SRUNERPipeline(ChunkPipeline):
             return
         # one encoding of the whole sentence; subwords per word from its word ids
         encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, truncation=False)
-        counts = [0] * len(words)
-        for word_id in encoding.word_ids(0):
-            if word_id is not None:
-                counts[word_id] += 1
+        counts = subwords_per_word(encoding, 0, len(words))
         if sum(counts) <= limit:
             yield words, encoding
             return
@@ -223,6 +220,15 @@ class SRUNERPipeline(ChunkPipeline):
             entities.append(entity)
         entities.sort(key=lambda e: (e["start"], -e["end"], e["entity_group"]))
         return entities
+
+
+def subwords_per_word(encoding, row: int, num_words: int) -> list[int]:
+    """Encoder tokens of each word of sentence ``row`` of a word-split encoding (special tokens not counted)."""
+    counts = [0] * num_words
+    for word in encoding.word_ids(row):
+        if word is not None:
+            counts[word] += 1
+    return counts
 
 
 def check_threshold(threshold: Any) -> float:

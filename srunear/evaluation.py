@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from srunear.cli import add_debug_flag, command_line
+from srunear.cli import command_line
 from srunear.experiment import load_experiment
 from srunear.loading import check_model_type, load_model
 from srunear.metrics import SourceData, evaluate_sources, markdown_table
@@ -93,7 +93,7 @@ def unpredicted_warnings(report: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Evaluate an SRU-NER model on an experiment's corpora.")
     parser.add_argument("model_dir", help="folder of a saved model (e.g. OUTPUT/best) or a Hub id")
     parser.add_argument("config", help="experiment YAML file naming the sources")
@@ -103,13 +103,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-examples", type=int, default=None, help="at most this many examples per source")
     parser.add_argument("--model-card", action="store_true", help="rewrite MODEL_DIR/README.md with these metrics")
-    add_debug_flag(parser)
-    return parser.parse_intermixed_args(argv)
+    return parser
 
 
-@command_line
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@command_line(build_parser, intermixed=True)
+def main(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoTokenizer
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tokenization.textfiles import not_utf8_error
 
-__all__ = ["Document", "TaggingError", "detect_input_format", "pubtator_passages", "read_documents"]
+__all__ = ["Document", "TaggingError", "check_format", "detect_input_format", "pubtator_passages", "read_documents"]
 
 INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator", "bioc", "brat")
 _PUBTATOR_HEADER = re.compile(r"^[^\t|]+\|[ta]\|")
@@ -26,6 +26,12 @@ _PUBTATOR_HEADER = re.compile(r"^[^\t|]+\|[ta]\|")
 
 class TaggingError(ValueError):
     """A problem with the inputs, the output file or the options, explained for the user."""
+
+
+def check_format(value: str, choices: Sequence[str], what: str) -> None:
+    """A format option must be one of ``choices``; the error lists them."""
+    if value not in choices:
+        raise TaggingError(f"{what} format must be one of {tuple(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -168,8 +174,7 @@ def read_documents(
 ) -> Iterator[Document]:
     """Documents of every input file, in order. Malformed input raises ``TaggingError`` or
     ``tokenization.CorpusFormatError`` naming the file and line."""
-    if input_format not in INPUT_FORMATS:
-        raise TaggingError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
+    check_format(input_format, INPUT_FORMATS, "input")
     for path in map(Path, paths):
         try:
             kind = detect_input_format(path) if input_format == "auto" else input_format

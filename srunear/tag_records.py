@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from srunear.tag_inputs import Document, TaggingError
+from srunear.tag_inputs import Document, TaggingError, check_format
 
 __all__ = ["RECORD_OUTPUTS", "check_id", "format_record", "read_records", "recover_output"]
 
@@ -37,8 +37,7 @@ def format_record(document: Document, entities: Iterable[dict[str, Any]], output
     if output_format == "jsonl":
         record = {"id": document.id, "text": document.text, "entities": entities}
         return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    if output_format != "pubtator":
-        raise TaggingError(f"record format must be one of {RECORD_OUTPUTS}, got {output_format!r}")
+    check_format(output_format, RECORD_OUTPUTS, "record")
     if document.title is not None:
         title, abstract = document.title, document.abstract or ""
     else:
@@ -123,12 +122,9 @@ def read_records(path: str | Path, output_format: str) -> tuple[dict[str, bytes]
     path = Path(path)
     if not path.exists():
         return {}, 0
-    data = path.read_bytes()
-    if output_format == "jsonl":
-        return _jsonl_records(path, data)
-    if output_format == "pubtator":
-        return _pubtator_records(path, data)
-    raise TaggingError(f"record format must be one of {RECORD_OUTPUTS}, got {output_format!r}")
+    check_format(output_format, RECORD_OUTPUTS, "record")
+    read = _jsonl_records if output_format == "jsonl" else _pubtator_records
+    return read(path, path.read_bytes())
 
 
 def recover_output(path: str | Path, output_format: str) -> dict[str, bytes]:

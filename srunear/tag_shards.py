@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from srunear.files import atomic_write
 from srunear.tag_inputs import TaggingError
 from srunear.tag_records import read_records
 
@@ -69,9 +70,5 @@ def merge_parts(output: str | Path, ids: Sequence[str], num_shards: int, output_
         records.update(read_records(part_path(output, index, num_shards), output_format)[0])
     if any(identifier not in records for identifier in ids):
         return False
-    temporary = output.with_name(f".{output.name}.merging-{os.getpid()}")
-    with temporary.open("wb") as handle:
-        for identifier in ids:
-            handle.write(records[identifier])
-    os.replace(temporary, output)
+    atomic_write(output, b"".join(records[identifier] for identifier in ids))
     return True

@@ -59,8 +59,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srunear.cli import add_debug_flag, command_line
-from srunear.tag_inputs import INPUT_FORMATS, Document, TaggingError, pubtator_passages, read_documents
+from srunear.cli import command_line
+from srunear.tag_inputs import INPUT_FORMATS, Document, TaggingError, check_format, pubtator_passages, read_documents
 from srunear.tag_records import RECORD_OUTPUTS, check_id, format_record, read_records, recover_output
 from srunear.tag_shards import merge_parts, part_path, resolve_shards, share_cores
 
@@ -105,7 +105,8 @@ def journal_path(output: str | Path) -> Path:
 
 def export_documents(output: Path, output_format: str, documents: Iterable[Document], records: dict[str, bytes]) -> int:
     """Write ``output`` as brat, BioC or HTML from the journal's records, in input order."""
-    from srunear.exports import TaggedDocument, atomic_write_text, write_bioc, write_brat
+    from srunear.exports import TaggedDocument, write_bioc, write_brat
+    from srunear.files import atomic_write
 
     def tagged() -> Iterator[TaggedDocument]:
         for document in documents:
@@ -122,7 +123,7 @@ def export_documents(output: Path, output_format: str, documents: Iterable[Docum
     from srunear.display import render_page
 
     items = [(item.id, item.text, item.entities) for item in tagged()]
-    atomic_write_text(output, render_page(items, title=f"srunear: {output.stem}"))
+    atomic_write(output, render_page(items, title=f"srunear: {output.stem}"))
     return len(items)
 
 
@@ -219,8 +220,7 @@ def tag_files(
         records_path, record_format = output, output_format
     else:
         records_path, record_format = journal_path(output), "jsonl"
-    if output_format not in OUTPUT_FORMATS:
-        raise TaggingError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+    check_format(output_format, OUTPUT_FORMATS, "output")
     if not inputs:
         raise TaggingError("no input files given")
     if batch_size is not None and batch_size < 1:
@@ -335,7 +335,7 @@ def tag_files(
 # --------------------------------------------------------------------------- command line
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tag.py",
         description="Tag documents with a saved SRU-NER model (resumable; shards under accelerate launch).",
@@ -359,13 +359,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: accelerate's device, else cuda if available)")
     parser.add_argument("--trust-remote-code", action="store_true", help="run the model folder's own code (without this package's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_debug_flag(parser)
-    return parser.parse_args(argv)
+    return parser
 
 
-@command_line
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+@command_line(build_parser)
+def main(args: argparse.Namespace) -> int:
     result = tag_files(
         args.model, args.inputs, args.output, output_format=args.format, input_format=args.input_format,
         lines=args.lines, id_key=args.id_key, text_key=args.text_key, batch_size=args.batch_size,

