@@ -192,7 +192,7 @@ def test_subset_of_a_merged_corpus_takes_whole_documents_in_order():
 
 def test_predict_spans_tags_a_sentence_over_the_limit_in_pieces(tmp_path, tokenizer):
     """Limit 24 subwords = 22 words of "a": 44 of them are tagged as two 22-word pieces, spans shifted back."""
-    from conftest import save_nudged_tiny_model
+    from helpers import save_nudged_tiny_model
 
     from modeling_srunear import SRUNERModel
     from srunear.prediction import predict_spans, subword_lengths

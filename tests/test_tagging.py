@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 from srunear.tag_inputs import Document, TaggingError, detect_input_format, read_documents
 from srunear.tag_records import format_record, read_records, recover_output
@@ -364,7 +364,7 @@ def test_input_problems_are_named_before_the_model_is_loaded(model_folder, tmp_p
 
 
 def test_a_folder_that_is_not_an_srunear_model_is_refused(tmp_path, inputs, capsys, monkeypatch):
-    from test_training import save_tiny_encoder
+    from helpers import save_tiny_encoder
 
     never_load(monkeypatch)
     bert = save_tiny_encoder(tmp_path / "bert")
