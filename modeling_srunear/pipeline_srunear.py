@@ -127,13 +127,9 @@ class SRUNERPipeline(ChunkPipeline):
             done = end
             yield inputs
 
-    def chunk_words(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[list[tuple[str, int, int]]]:
-        """Sentences of words, each cut into windows that fit the encoder; at least one chunk."""
-        for window, _ in self.encoded_chunks(text, words):
-            yield window
-
     def encoded_chunks(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[tuple[list, Any]]:
-        """``chunk_words`` with the tokenizer's encoding of each chunk where it already has one."""
+        """Sentences of words, each cut into windows that fit the encoder (at least one chunk), with the
+        tokenizer's encoding of each chunk where it already has one."""
         limit = self.model.config.max_subword_tokens - self.tokenizer.num_special_tokens_to_add()
         sentences = split_sentences(text)
         position, produced = 0, False
