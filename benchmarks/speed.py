@@ -40,6 +40,7 @@ from modeling_srunear.decoder_srunear import PaperDecoding, SRUNERDecoder, Teach
 from modeling_srunear.modeling_srunear import gold_action_tensor, run_decoder  # noqa: E402
 from srunear.experiment import minilm_path  # noqa: E402
 from srunear.optimization import parameter_groups  # noqa: E402
+from report import atomic_write, save_figure  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data" / "ncbi_disease"
@@ -49,20 +50,6 @@ ENTITY_TYPES = [f"T{i}" for i in range(5)]
 
 
 # ---------------------------------------------------------------- helpers
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def machine() -> dict:
@@ -626,16 +613,7 @@ def plot(rows: list[dict], path: Path) -> None:
     batch = rows[0]["batch"]
     fig.suptitle(f"SRU-NER decoder alone, batch {batch}, 5 entity types, hidden {HIDDEN}, CPU {torch.get_num_threads()} threads")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)
 
 
 # headline metric -> target: a minimum, None (reported only), or another metric it must not exceed
