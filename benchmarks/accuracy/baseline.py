@@ -36,12 +36,9 @@ if str(REPO_ROOT) not in sys.path:
 
 from srunear.splits import SplitData, load_split  # noqa: E402
 from srunear.experiment import ExperimentConfig, load_experiment  # noqa: E402
-from srunear.metrics import span_prf  # noqa: E402
+from srunear.metrics import Span, span_prf  # noqa: E402
 
 __all__ = ["bio_to_spans", "outermost", "spans_to_bio", "train_baseline", "predict_tags", "score_baseline"]
-
-Span = tuple[int, int, str]
-
 
 # --------------------------------------------------------------------------- spans <-> BIO
 
