@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from speed import atomic_write, machine, minilm_path  # noqa: E402
+from report import atomic_write  # noqa: E402
+from speed import machine  # noqa: E402
+from srunear.experiment import minilm_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 ENTITY_TYPES = ["Gene", "Disease", "Chemical", "Species"]

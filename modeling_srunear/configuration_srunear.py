@@ -27,44 +27,47 @@ class SRUNERConfig(PretrainedConfig):
     paper's behaviour first; see ``benchmarks/results/ablations.md`` for what the others do.
 
     Args:
-        encoder_config: the encoder's config as a dict (``encoder.config.to_dict()``); the
-            encoder's weights live in the SRU-NER checkpoint, so only its shape is needed.
-        encoder_name_or_path: where the encoder came from, for the model card and for
-            re-downloading its tokenizer; not used to build the model.
-        entity_types: all entity types the model reports.
-        sources: corpus name -> the entity types that corpus annotates.
-        heads: ``"per_source"`` (paper): with several sources each (source, type) pair has its
-            own TRANSITION/REDUCE actions, named ``source$type``; spans of the heads of one
-            type are merged when reported. ``"shared"``: one pair of actions per type name.
-        action_space_dim: latent vectors per action in the memory attention (paper 2, GENIA 10).
-        half_context: relative positions within this distance of the attention centre get
-            their own embedding; farther slots share an out-of-window embedding.
-        positional_dropout, latent_dropout, attention_dropout, mlp_dropout: dropout rates;
-            masks are drawn afresh at every decoder step, as in the paper.
-        token_multiplier: scale of the memory in the attention keys (paper 1, GENIA 10);
-            trainable if ``train_token_multiplier``.
-        parser_state: what the MLP sees beside the attention read: ``"word"`` (paper), the
-            encoder's vector of the word under the pointer; ``"slot"``, that word's memory
-            slot including the actions written into it.
-        initialization: ``"paper"``: latent vectors zero with learned diagonal scalings,
-            action and position embeddings N(0, 1), PyTorch's default for the MLP.
+        encoder_config (`dict`, default `{"model_type": "bert"}`): the encoder's config as a dict
+            (``encoder.config.to_dict()``; a config object is converted); the encoder's weights
+            live in the SRU-NER checkpoint, so only its shape is needed.
+        encoder_name_or_path (`str | None`, default `None`): where the encoder came from, for the
+            model card and for re-downloading its tokenizer; not used to build the model.
+        entity_types (`list[str]`, default `[]`): all entity types the model reports.
+        sources (`dict[str, list[str]] | None`, default one source `"default"` with every type):
+            corpus name -> the entity types that corpus annotates.
+        heads (`str`, default `"per_source"`): ``"per_source"`` (paper): with several sources each
+            (source, type) pair has its own TRANSITION/REDUCE actions, named ``source$type``; spans
+            of the heads of one type are merged when reported. ``"shared"``: one pair of actions per type name.
+        action_space_dim (`int`, default 2): latent vectors per action in the memory attention (paper 2, GENIA 10).
+        half_context (`int`, default 150): relative positions within this distance of the attention
+            centre get their own embedding; farther slots share an out-of-window embedding.
+        positional_dropout, latent_dropout, attention_dropout, mlp_dropout (`float`, defaults 0.2,
+            0.2, 0.0, 0.1): dropout rates; masks are drawn afresh at every decoder step, as in the paper.
+        token_multiplier (`float`, default 1.0): scale of the memory in the attention keys (paper 1,
+            GENIA 10); trainable if ``train_token_multiplier`` (`bool`, default `False`).
+        parser_state (`str`, default `"word"`): what the MLP sees beside the attention read: ``"word"``
+            (paper), the encoder's vector of the word under the pointer; ``"slot"``, that word's
+            memory slot including the actions written into it.
+        initialization (`str`, default `"paper"`): ``"paper"``: latent vectors zero with learned
+            diagonal scalings, action and position embeddings N(0, 1), PyTorch's default for the MLP.
             ``"small"``: N(0, 0.02) everywhere and attention scores scaled by 1/sqrt(width).
-        decoding: ``"paper"``: argmax first: SHIFT or EOA when it is the most probable action,
-            else every TRANSITION/REDUCE with probability over ``threshold``. ``"threshold"``:
-            every allowed structural action over ``threshold`` before SHIFT, never a span
-            that cannot be closed, EOA only once every word is read.
-        postponed_shift_target: the target of a gold SHIFT postponed for an unannotated head:
-            its own probability, ``"attached"`` to the graph as in the authors' code (so its
-            gradient, ``-logit * p * (1 - p)``, pulls that SHIFT's logit towards 0) or
-            ``"detached"`` (zero gradient, like every label-mask target).
-        train_step_factor: at most this many times the gold number of steps in training
-            (room for postponed SHIFTs).
-        inference_step_factor: at most this many times (words + 2) steps at inference.
-        projection_coefficient: masked actions get ``min(1, coef * p)`` as their target.
-        loss_type: ``"multilabel_soft_margin"`` (mean over actions) or ``"bce"`` (sum over actions).
-        max_subword_tokens: longest encoder input accepted, special tokens included.
-        threshold: probability over which a structural action is taken at inference.
-        decoder_implementation: ``"incremental"`` (fast) or ``"naive"`` (reference).
+        decoding (`str`, default `"paper"`): ``"paper"``: argmax first: SHIFT or EOA when it is the
+            most probable action, else every TRANSITION/REDUCE with probability over ``threshold``.
+            ``"threshold"``: every allowed structural action over ``threshold`` before SHIFT, never a
+            span that cannot be closed, EOA only once every word is read.
+        postponed_shift_target (`str`, default `"attached"`): the target of a gold SHIFT postponed
+            for an unannotated head: its own probability, ``"attached"`` to the graph as in the
+            authors' code (so its gradient, ``-logit * p * (1 - p)``, pulls that SHIFT's logit
+            towards 0) or ``"detached"`` (zero gradient, like every label-mask target).
+        train_step_factor (`float`, default 2.0): at most this many times the gold number of steps
+            in training (room for postponed SHIFTs).
+        inference_step_factor (`float`, default 1.5): at most this many times (words + 2) steps at inference.
+        projection_coefficient (`float`, default 1.0): masked actions get ``min(1, coef * p)`` as their target.
+        loss_type (`str`, default `"multilabel_soft_margin"`): mean over actions; ``"bce"``: sum over actions.
+        max_subword_tokens (`int`, default 405): longest encoder input accepted, special tokens included.
+        threshold (`float`, default 0.5): probability over which a structural action is taken at inference.
+        decoder_implementation (`str`, default `"incremental"`): ``"incremental"`` (fast) or ``"naive"`` (reference).
+        initializer_range (`float`, default 0.02): standard deviation of ``initialization="small"``.
     """
 
     model_type = "srunear"
@@ -155,6 +158,8 @@ class SRUNERConfig(PretrainedConfig):
         self.__dict__["_custom_pipelines"] = value
 
     def to_dict(self) -> dict:
+        """The stored ``custom_pipelines`` are always saved, even while the property hides them
+        (the other half of the workaround above: a saved folder must keep its pipeline code)."""
         output = super().to_dict()
         stored = output.pop("_custom_pipelines", None)
         if stored:

@@ -34,7 +34,10 @@ from .decoder_srunear import (
 from .incremental_srunear import run_incremental
 from .transition_system import EOA, SHIFT, ActionVocabulary, decode_actions, encode_spans
 
-__all__ = ["SRUNERDataCollator", "SRUNERModel", "SRUNEROutput", "action_loss", "merge_head_spans", "source_label_mask"]
+__all__ = [
+    "SRUNERDataCollator", "SRUNERModel", "SRUNEROutput", "action_loss", "gold_action_tensor", "merge_head_spans",
+    "source_label_mask",
+]
 
 
 def action_loss(logits: torch.Tensor, targets: torch.Tensor, self_targeted: torch.Tensor, loss_type: str) -> torch.Tensor:
@@ -364,12 +367,20 @@ class SRUNERDataCollator:
                 sequences.append(encode_spans(spans, len(example["tokens"]), vocab))
             except ValueError as error:
                 raise ValueError(f"example {i} (source {example.get('source')!r}): {error}") from error
-        labels = torch.full((len(sequences), max(map(len, sequences)), len(vocab)), -100.0)
-        for i, steps in enumerate(sequences):
-            labels[i, : len(steps)] = 0.0
-            for t, step in enumerate(steps):
-                labels[i, t, list(step)] = 1.0
-        return labels
+        return gold_action_tensor(sequences, len(vocab))
+
+
+def gold_action_tensor(sequences: Sequence[Sequence[frozenset[int]]], num_actions: int, padding: float = -100.0) -> torch.Tensor:
+    """(batch, steps, actions) multi-hot gold actions of `encode_spans` sequences.
+
+    Steps past a sequence's end hold `padding`; -100 marks them as padding for `SRUNERModel.forward`.
+    """
+    labels = torch.full((len(sequences), max(map(len, sequences)), num_actions), padding)
+    for i, steps in enumerate(sequences):
+        labels[i, : len(steps)] = 0.0
+        for t, step in enumerate(steps):
+            labels[i, t, list(step)] = 1.0
+    return labels
 
 
 def _span_tuple(span) -> tuple[int, int, str]:

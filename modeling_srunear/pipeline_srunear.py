@@ -127,13 +127,9 @@ class SRUNERPipeline(ChunkPipeline):
             done = end
             yield inputs
 
-    def chunk_words(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[list[tuple[str, int, int]]]:
-        """Sentences of words, each cut into windows that fit the encoder; at least one chunk."""
-        for window, _ in self.encoded_chunks(text, words):
-            yield window
-
     def encoded_chunks(self, text: str, words: list[tuple[str, int, int]]) -> Iterable[tuple[list, Any]]:
-        """``chunk_words`` with the tokenizer's encoding of each chunk where it already has one."""
+        """Sentences of words, each cut into windows that fit the encoder (at least one chunk), with the
+        tokenizer's encoding of each chunk where it already has one."""
         limit = self.model.config.max_subword_tokens - self.tokenizer.num_special_tokens_to_add()
         sentences = split_sentences(text)
         position, produced = 0, False
@@ -158,10 +154,7 @@ class SRUNERPipeline(ChunkPipeline):
             return
         # one encoding of the whole sentence; subwords per word from its word ids
         encoding = self.tokenizer([[w for w, _, _ in words]], is_split_into_words=True, truncation=False)
-        counts = [0] * len(words)
-        for word_id in encoding.word_ids(0):
-            if word_id is not None:
-                counts[word_id] += 1
+        counts = subwords_per_word(encoding, 0, len(words))
         if sum(counts) <= limit:
             yield words, encoding
             return
@@ -223,6 +216,15 @@ class SRUNERPipeline(ChunkPipeline):
             entities.append(entity)
         entities.sort(key=lambda e: (e["start"], -e["end"], e["entity_group"]))
         return entities
+
+
+def subwords_per_word(encoding, row: int, num_words: int) -> list[int]:
+    """Encoder tokens of each word of sentence ``row`` of a word-split encoding (special tokens not counted)."""
+    counts = [0] * num_words
+    for word in encoding.word_ids(row):
+        if word is not None:
+            counts[word] += 1
+    return counts
 
 
 def check_threshold(threshold: Any) -> float:

@@ -17,7 +17,7 @@ try:  # pysbd is optional: a better English sentence splitter, but not needed to
 except ImportError:  # pragma: no cover - exercised only where pysbd is absent
     pysbd = None
 
-__all__ = ["find_surrogate", "split_words", "split_sentences", "sentence_boundaries_regex", "HAS_PYSBD"]
+__all__ = ["find_surrogate", "split_words", "split_sentences", "sentence_boundaries_regex", "strip_span", "HAS_PYSBD"]
 
 HAS_PYSBD = pysbd is not None
 
@@ -99,14 +99,14 @@ def spans_from_boundaries(text: str, ends: list[int]) -> list[tuple[int, int]]:
     for boundary in sorted({min(max(end, 0), len(text)) for end in ends} | {len(text)}):
         if boundary <= previous:
             continue
-        span = _strip_span(text, previous, boundary)
+        span = strip_span(text, previous, boundary)
         if span is not None:
             spans.append(span)
         previous = boundary
     return spans
 
 
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+def strip_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """Shrink `[start, end)` to exclude surrounding whitespace; None when nothing is left."""
     while start < end and text[start].isspace():
         start += 1

@@ -35,18 +35,27 @@ def _debugging(argv: Sequence[str]) -> bool:
     return "--debug" in argv or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
-def command_line(main: Callable[[list[str]], int]) -> Callable[[Sequence[str] | None], int]:
-    """Wrap a script's ``main(argv)`` so that user errors print ``error: ...`` and return 2."""
+def command_line(
+    build_parser: Callable[[], argparse.ArgumentParser], intermixed: bool = False
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[Sequence[str] | None], int]]:
+    """Turn ``main(args)`` into ``main(argv)``: ``build_parser()`` (plus ``--debug``) parses ``argv``
+    (``intermixed``: options may follow the positionals), and user errors print ``error: ...`` and return 2."""
 
-    @functools.wraps(main)
-    def run(argv: Sequence[str] | None = None) -> int:
-        arguments = list(sys.argv[1:] if argv is None else argv)
-        try:
-            return main(arguments)
-        except USER_ERRORS as error:
-            if _debugging(arguments):
-                raise
-            print(f"error: {one_line(error)}", file=sys.stderr)
-            return EXIT_USER_ERROR
+    def decorate(main: Callable[[argparse.Namespace], int]) -> Callable[[Sequence[str] | None], int]:
+        @functools.wraps(main)
+        def run(argv: Sequence[str] | None = None) -> int:
+            arguments = list(sys.argv[1:] if argv is None else argv)
+            parser = build_parser()
+            add_debug_flag(parser)
+            args = parser.parse_intermixed_args(arguments) if intermixed else parser.parse_args(arguments)
+            try:
+                return main(args)
+            except USER_ERRORS as error:
+                if _debugging(arguments):
+                    raise
+                print(f"error: {one_line(error)}", file=sys.stderr)
+                return EXIT_USER_ERROR
 
-    return run
+        return run
+
+    return decorate

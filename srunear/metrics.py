@@ -32,6 +32,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from srunear.markdown import markdown_row
+
 Span = tuple[int, int, str]
 SpanLike = Union[Sequence[Any], Mapping[str, Any]]
 Sentences = Iterable[Iterable[SpanLike]]
@@ -92,10 +94,10 @@ class Score:
     def of(cls, counts: Counts) -> Score:
         return cls(counts.precision, counts.recall, counts.f1, counts.support)
 
-    def as_type_row(self) -> dict[str, float | int]:
+    def as_typemarkdown_row(self) -> dict[str, float | int]:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "support": self.support}
 
-    def as_micro_row(self) -> dict[str, float]:
+    def as_micromarkdown_row(self) -> dict[str, float]:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1}
 
 
@@ -120,8 +122,8 @@ class SpanScores:
     def to_dict(self) -> dict[str, Any]:
         """``{"types": {type: {precision, recall, f1, support}}, "micro": {precision, recall, f1}}``."""
         return {
-            "types": {t: self.score(t).as_type_row() for t in self.table_types()},
-            "micro": self.micro_score().as_micro_row(),
+            "types": {t: self.score(t).as_typemarkdown_row() for t in self.table_types()},
+            "micro": self.micro_score().as_micromarkdown_row(),
         }
 
 
@@ -257,15 +259,6 @@ def evaluate_sources(per_source: Mapping[str, SourceData | Sequence[Any]]) -> di
     return {"sources": sources, "average_f1": average_f1(sources)}
 
 
-def _cell(text: Any) -> str:
-    """Escape pipes so odd source or type names cannot break the table."""
-    return str(text).replace("|", "\\|")
-
-
-def _row(cells: Sequence[Any]) -> str:
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-
 def _pct(value: float) -> str:
     return f"{value:.2f}"
 
@@ -273,17 +266,17 @@ def _pct(value: float) -> str:
 def markdown_table(report: Mapping[str, Any]) -> str:
     """Render an ``evaluate_sources`` report: a row per source and type, a micro row per source, the average."""
     lines = [
-        _row(["Source", "Type", "Precision", "Recall", "F1", "Support"]),
+        markdown_row(["Source", "Type", "Precision", "Recall", "F1", "Support"]),
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for name, block in report["sources"].items():
         for entity_type, row in block["types"].items():
             lines.append(
-                _row([name, entity_type, _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), row["support"]])
+                markdown_row([name, entity_type, _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), row["support"]])
             )
         micro = block["micro"]
         lines.append(
-            _row([name, f"*{MICRO_ROW}*", _pct(micro["precision"]), _pct(micro["recall"]), _pct(micro["f1"]), ""])
+            markdown_row([name, f"*{MICRO_ROW}*", _pct(micro["precision"]), _pct(micro["recall"]), _pct(micro["f1"]), ""])
         )
-    lines.append(_row(["**average**", "", "", "", f"**{_pct(report['average_f1'])}**", ""]))
+    lines.append(markdown_row(["**average**", "", "", "", f"**{_pct(report['average_f1'])}**", ""]))
     return "\n".join(lines) + "\n"

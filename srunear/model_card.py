@@ -12,11 +12,13 @@ placeholder left in it.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from srunear.files import atomic_write
+from srunear.markdown import markdown_table_lines
 
 __all__ = ["TEMPLATE_PATH", "PLACEHOLDER", "fill_template", "render_model_card", "write_model_card"]
 
@@ -26,15 +28,8 @@ NO_METRICS = "No evaluation results were recorded for this model."
 NO_TRAINING = "No training summary was recorded for this model."
 
 
-def _cell(value: Any) -> str:
-    """A table cell: pipes escaped and line breaks flattened so a value cannot break the table."""
-    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table_lines(header, rows))
 
 
 def sources_table(config) -> str:
@@ -154,9 +149,6 @@ def write_model_card(
     options.setdefault("model_name", folder.resolve().name)
     options.setdefault("model_id", folder.resolve().name)
     text = render_model_card(config, metrics_report, training_summary, **options)
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "README.md"
-    temporary = folder / f".README.md.{os.getpid()}.tmp"
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
+    atomic_write(target, text)
     return target

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from modeling_srunear import SRUNERDataCollator
+from modeling_srunear.pipeline_srunear import subwords_per_word
 from tokenization.packing import piece_bounds
 
 __all__ = ["predict_spans", "subword_lengths", "word_subword_counts"]
@@ -32,12 +33,7 @@ def word_subword_counts(tokenizer, token_lists: Sequence[Sequence[str]], batch_s
     for start in range(0, len(token_lists), batch_size):
         chunk = [list(tokens) for tokens in token_lists[start : start + batch_size]]
         encoding = tokenizer(chunk, is_split_into_words=True, truncation=False)
-        for row, tokens in enumerate(chunk):
-            words = [0] * len(tokens)
-            for word in encoding.word_ids(row):
-                if word is not None:
-                    words[word] += 1
-            counts.append(words)
+        counts.extend(subwords_per_word(encoding, row, len(tokens)) for row, tokens in enumerate(chunk))
     return counts
 
 

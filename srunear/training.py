@@ -34,8 +34,10 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from modeling_srunear import SRUNERDataCollator, SRUNERModel, save_pipeline
-from srunear.cli import add_debug_flag, command_line
-from srunear.evaluation import SplitData, evaluate_model, fit_splits, load_split, mapped_types
+from srunear.cli import command_line
+from srunear.evaluation import evaluate_model
+from srunear.optimization import parameter_groups
+from srunear.splits import SplitData, fit_splits, load_split, mapped_types
 from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
 from srunear.metrics import markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card
@@ -113,24 +115,10 @@ def epoch_examples(config: TrainingConfig, sizes: dict[str, int]) -> int:
 # --------------------------------------------------------------------------- optimisation
 
 
-def parameter_groups(model: SRUNERModel, config: TrainingConfig) -> list[dict[str, Any]]:
-    """Encoder at the small learning rate; decoder and token multiplier at the large one.
-
-    Weight decay on every parameter, biases and LayerNorms included, as the paper's
-    configuration has it (`use_weight_decay_on_bias: True`).
-    """
-    encoder = [p for p in model.encoder.parameters() if p.requires_grad]
-    encoder_ids = {id(p) for p in encoder}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
-    return [
-        {"params": encoder, "lr": config.encoder_learning_rate, "weight_decay": config.weight_decay},
-        {"params": rest, "lr": config.decoder_learning_rate, "weight_decay": config.weight_decay},
-    ]
-
-
 def build_optimizer(model: SRUNERModel, config: TrainingConfig) -> torch.optim.AdamW:
     """AdamW over `parameter_groups`, with the configured (by default the paper's) betas and epsilon."""
-    return torch.optim.AdamW(parameter_groups(model, config), betas=config.adam_betas, eps=config.adam_epsilon)
+    groups = parameter_groups(model, config.encoder_learning_rate, config.decoder_learning_rate, config.weight_decay)
+    return torch.optim.AdamW(groups, betas=config.adam_betas, eps=config.adam_epsilon)
 
 
 def warmup_then_decay(warmup_steps: float, total_steps: int):
@@ -401,7 +389,7 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     return state
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train SRU-NER on the corpora of an experiment file.")
     parser.add_argument("config", help="experiment YAML file")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. training.epochs=2")
@@ -410,13 +398,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/state")
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="when training ends, upload OUTPUT/best to this Hub repository")
     parser.add_argument("--hub-private", action="store_true", help="with --push-to-hub: create the repository as private")
-    add_debug_flag(parser)
-    return parser.parse_intermixed_args(argv)
+    return parser
 
 
-@command_line
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@command_line(build_parser, intermixed=True)
+def main(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.config, args.overrides)
     output_dir = args.output_dir or experiment.output_dir or str(Path("outputs") / Path(args.config).stem)
     train(experiment, output_dir, max_steps=args.max_steps, resume=args.resume)

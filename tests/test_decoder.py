@@ -4,11 +4,12 @@ import random
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 
 from modeling_srunear import SHIFT, SRUNERDataCollator, SRUNERModel
 from modeling_srunear.decoder_srunear import SRUNERDecoder, StepMasks, TeacherForcing, action_vocabulary, write_weights
 from modeling_srunear.modeling_srunear import run_decoder
+from modeling_srunear.modeling_srunear import gold_action_tensor
 from modeling_srunear.transition_system import EOA, encode_spans
 
 WORDS = "The p53 protein binds the p21 promoter in tumour cells .".split()
@@ -26,11 +27,7 @@ def random_gold(config, lengths, seed=0):
             spans.add((start, min(n, start + rng.choice([1, 2, 3])), rng.choice(vocab.entity_types)))
         spans = [s for s in spans if not any(t[2] == s[2] and t[0] < s[0] < t[1] < s[1] for t in spans)]
         sequences.append(encode_spans(spans, n, vocab))
-    gold = torch.zeros(len(lengths), max(map(len, sequences)), len(vocab))
-    for i, steps in enumerate(sequences):
-        for t, step in enumerate(steps):
-            gold[i, t, list(step)] = 1.0
-    return gold
+    return gold_action_tensor(sequences, len(vocab), padding=0.0)
 
 
 def teacher_forced_run(config, reference, lengths, gold, sources, seed=5):
@@ -218,7 +215,7 @@ def test_paper_decoding_stops_at_eoa_and_takes_every_action_over_half_otherwise(
 
 def test_paper_decoding_returns_spans_that_end_at_the_last_word(tmp_path, tokenizer):
     """The authors' decoder drops them (its bound check excludes the last word); ours keeps them."""
-    from conftest import save_nudged_tiny_model
+    from helpers import save_nudged_tiny_model
 
     from modeling_srunear import SRUNERModel as Model
 

@@ -6,8 +6,7 @@ import json
 import sys
 
 import yaml
-from conftest import save_nudged_tiny_model
-from test_training import run_script, save_tiny_encoder, write_experiment
+from helpers import run_script, save_nudged_tiny_model, save_tiny_encoder, write_experiment
 
 from srunear.metrics import markdown_table
 
@@ -114,7 +113,7 @@ def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
     import os
     import subprocess
 
-    from conftest import REPO_ROOT
+    from helpers import REPO_ROOT
 
     missing = tmp_path / "missing.yaml"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

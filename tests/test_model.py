@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BLOCK_PROJECT_IMPORTS, tiny_config
+from helpers import BLOCK_PROJECT_IMPORTS, tiny_config
 
 from modeling_srunear import SHIFT, SRUNERDataCollator, SRUNERModel, source_label_mask
 from modeling_srunear.transition_system import EOA, encode_spans

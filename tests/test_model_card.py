@@ -4,7 +4,7 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, tiny_config
+from helpers import REPO_ROOT, tiny_config
 
 from srunear.metrics import evaluate_sources, markdown_table
 from srunear.model_card import PLACEHOLDER, TEMPLATE_PATH, fill_template, render_model_card, write_model_card

@@ -117,7 +117,7 @@ def corpus(seed=0, documents=6, long_sentence=True):
 
 
 def split_data(rows, documents):
-    from srunear.evaluation import SplitData
+    from srunear.splits import SplitData
 
     report = ReadReport("src", "test", documents=documents, sentences=len(rows), examples=len(rows))
     return SplitData(datasets.Dataset.from_list(rows, features=EXAMPLE_FEATURES), report)
@@ -125,7 +125,7 @@ def split_data(rows, documents):
 
 @pytest.mark.parametrize("merge", [True, False])
 def test_fit_split_fits_the_limit_and_keeps_every_mention(tokenizer, merge):
-    from srunear.evaluation import fit_split
+    from srunear.splits import fit_split
     from srunear.prediction import subword_lengths
 
     rows = corpus()
@@ -147,7 +147,7 @@ def test_fit_split_fits_the_limit_and_keeps_every_mention(tokenizer, merge):
 
 
 def test_auto_does_not_merge_a_corpus_without_document_ids(tokenizer):
-    from srunear.evaluation import fit_split
+    from srunear.splits import fit_split
 
     rows = [{**r, "doc_id": "src:test"} for r in corpus(long_sentence=False)]
     fitted = fit_split(split_data(rows, documents=1), SourceConfig("src", "iob", {"test": "x"}), tokenizer, limit=48)
@@ -156,7 +156,8 @@ def test_auto_does_not_merge_a_corpus_without_document_ids(tokenizer):
 
 def test_merged_and_unmerged_scoring_count_the_same_gold(tokenizer, tiny_model):
     """Scores are computed on fitted examples; their gold is exactly the corpus's, split or merged."""
-    from srunear.evaluation import evaluate_model, fit_split
+    from srunear.evaluation import evaluate_model
+    from srunear.splits import fit_split
 
     rows = [{**r, "source": "all"} for r in corpus(seed=1)]
     rows[-1]["spans"].append({"start": 0, "end": 60, "type": "Chemical"})  # longer than the limit: cut, then missed
@@ -175,7 +176,7 @@ def test_merged_and_unmerged_scoring_count_the_same_gold(tokenizer, tiny_model):
 
 
 def test_subset_of_a_merged_corpus_takes_whole_documents_in_order():
-    from srunear.evaluation import subset_indices
+    from srunear.splits import subset_indices
 
     doc_ids = ["a", "a", "a", "b", "b", "c", "c", "c", "c"]
     chosen = subset_indices(doc_ids, 5, seed=3)
@@ -191,7 +192,7 @@ def test_subset_of_a_merged_corpus_takes_whole_documents_in_order():
 
 def test_predict_spans_tags_a_sentence_over_the_limit_in_pieces(tmp_path, tokenizer):
     """Limit 24 subwords = 22 words of "a": 44 of them are tagged as two 22-word pieces, spans shifted back."""
-    from conftest import save_nudged_tiny_model
+    from helpers import save_nudged_tiny_model
 
     from modeling_srunear import SRUNERModel
     from srunear.prediction import predict_spans, subword_lengths

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import BLOCK_PROJECT_IMPORTS
+from helpers import BLOCK_PROJECT_IMPORTS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +67,7 @@ def test_long_text_is_split_into_windows_and_nothing_is_lost(ner):
     from modeling_srunear.text_segmentation import split_words
 
     split = split_words(text)
-    chunks = list(ner.chunk_words(text, split))
+    chunks = [chunk for chunk, _ in ner.encoded_chunks(text, split)]
     assert len(chunks) > 5
     assert [w for chunk in chunks for w in chunk] == split  # every word, in order, once
     limit = ner.model.config.max_subword_tokens - ner.tokenizer.num_special_tokens_to_add()
@@ -136,7 +136,7 @@ def test_a_lone_surrogate_is_refused_with_its_position(ner):
 def test_a_document_is_batched_by_default_with_the_same_entities(ner, monkeypatch):
     text = " ".join(f"Sentence {i} names BRCA{i} here." for i in range(40))
     one_by_one = ner(text, batch_size=1)
-    assert len(list(ner.chunk_words(text, split_words(text)))) == 40
+    assert len(list(ner.encoded_chunks(text, split_words(text)))) == 40
     sizes, characters = [], []
     forward = ner._forward
 
@@ -163,7 +163,7 @@ def test_a_list_is_batched_by_length_and_answered_in_input_order(ner, monkeypatc
 
     monkeypatch.setattr(ner, "_forward", recording)
     assert ner(texts, batch_size=3) == one_by_one
-    chunks = sum(len(list(ner.chunk_words(t, split_words(t)))) for t in texts)
+    chunks = sum(len(list(ner.encoded_chunks(t, split_words(t)))) for t in texts)
     assert len(widths) == -(-chunks // 3)  # every chunk of every text in full batches of 3
     assert widths == sorted(widths) and widths[0] < widths[-1] // 2  # short chunks together, long ones together
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BLOCK_PROJECT_IMPORTS, save_nudged_tiny_model
+from helpers import BLOCK_PROJECT_IMPORTS, save_nudged_tiny_model
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 
 from srunear.metrics import evaluate_sources
@@ -176,8 +176,8 @@ def write_standoff_corpora(folder: Path) -> dict:
 
 
 def test_brat_and_bioc_corpora_train_evaluate_and_push(tmp_path, hub_calls):
-    from conftest import REPO_ROOT
-    from test_training import save_tiny_encoder
+    from helpers import REPO_ROOT
+    from helpers import save_tiny_encoder
 
     from srunear.training import main as train_main
 

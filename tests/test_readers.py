@@ -10,11 +10,13 @@ import datasets
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import lost
 
 from tokenization import (
     EXAMPLE_FEATURES,
     CharEntity,
     CorpusFormatError,
+    Example,
     ReadReport,
     SourceConfig,
     Span,
@@ -27,7 +29,7 @@ from tokenization import (
     tags_to_spans,
 )
 from modeling_srunear.text_segmentation import split_words
-from tokenization import corpora
+from tokenization.cleaning import pipeline_words
 
 
 @pytest.fixture(autouse=True)
@@ -158,14 +160,14 @@ def test_read_source_reports_drops_crossings_and_long_sentences(tmp_path):
     dataset, report = load_source(config, "train")
     assert entities(dataset[0]) == [("Gene_or_protein", "a b c")]
     assert report.counts["crossing"] == 1 and report.counts["dropped_type"] == 1 and report.counts["too_long"] == 1
-    assert report.lost == 1
+    assert lost(report) == 1
     summary = report.summary()
     for kind in ("crossing", "dropped_type", "too_long", "Gene_or_protein=1"):
         assert kind in summary
 
 
 def test_reader_keeps_sentences_and_merge_sentences_is_auto_true_or_false(tmp_path):
-    """Merging needs the encoder's tokenizer (srunear.evaluation.fit_split); the reader keeps sentences."""
+    """Merging needs the encoder's tokenizer (srunear.splits.fit_split); the reader keeps sentences."""
     lines = [
         {"tokens": ["a", "b"], "doc_id": "d1", "entity_mentions": [{"start": 1, "end": 2, "entity_type": "X"}]},
         {"tokens": ["c", "d", "e"], "doc_id": "d1", "entity_mentions": [{"start": 0, "end": 3, "entity_type": "X"}]},
@@ -197,12 +199,12 @@ def test_jsonl_nested_keeps_nested_mentions(tmp_path):
     assert dataset.features == EXAMPLE_FEATURES
     assert sorted(entities(dataset[0])) == [("DNA", "IL-2 receptor alpha gene"), ("protein", "IL-2"), ("protein", "IL-2 receptor alpha")]
     assert dataset[0]["doc_id"] == "MEDLINE:1" and dataset[0]["source"] == "genia"
-    assert report.lost == 0
+    assert lost(report) == 0
     # by default the tokens are split as the pipeline splits text, and the spans follow
     dataset, report = load_source(config, "dev")
     assert dataset[0]["tokens"] == ["IL", "-", "2", "receptor", "alpha", "gene"]
     assert sorted(entities(dataset[0])) == [("DNA", "IL - 2 receptor alpha gene"), ("protein", "IL - 2"), ("protein", "IL - 2 receptor alpha")]
-    assert report.lost == 0
+    assert lost(report) == 0
 
 
 def test_jsonl_missing_tokens_names_line(tmp_path):
@@ -264,7 +266,7 @@ def test_pubtator_document(tmp_path):
     for row in rows:
         assert_offsets_match(row)
     assert report.documents == 2 and report.counts["unaligned"] == 1 and report.counts["mismatch"] == 1
-    assert "'IL'" in report.summary() and report.lost == 2
+    assert "'IL'" in report.summary() and lost(report) == 2
 
 
 def test_pubtator_entity_across_sentence_split_is_kept(tmp_path):
@@ -272,7 +274,7 @@ def test_pubtator_entity_across_sentence_split_is_kept(tmp_path):
     path = write(tmp_path / "d.pubtator", f"1|t|Title\n1|a|{text}\n1\t19\t28\tS. aureus\tSpecies\t-\n")
     rows, report = read_source({"name": "bio", "format": "pubtator", "paths": {"dev": str(path)}}, "dev")
     assert ("Species", "S . aureus") in [e for r in rows for e in entities(r)]
-    assert report.lost == 0
+    assert lost(report) == 0
 
 
 @pytest.mark.parametrize(
@@ -331,7 +333,7 @@ def test_hf_token_classification_from_hub(monkeypatch):
         calls.append((path, name, split, revision))
         return token_classification_dataset()
 
-    monkeypatch.setattr(corpora.datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     config = {"name": "conll", "format": "hf_token_classification",
               "hub": {"path": "someone/conll", "name": "en", "splits": {"dev": "validation"}},
               "tag_map": {"LOC": "Location"}, "prefix_types": True}
@@ -387,7 +389,7 @@ def test_bigbio_kb_local_json(tmp_path):
 def test_bigbio_kb_from_hub_and_errors(monkeypatch):
     broken = {**BIGBIO, "entities": [[{"id": "e9", "type": "Gene", "text": ["x"], "offsets": [[80, 900]], "normalized": []}]]}
     sources = iter([datasets.Dataset.from_dict(BIGBIO), datasets.Dataset.from_dict(broken)])
-    monkeypatch.setattr(corpora.datasets, "load_dataset", lambda *args, **kwargs: next(sources))
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: next(sources))
     config = {"name": "bb", "format": "bigbio_kb", "hub": {"path": "bigbio/x", "name": "x_bigbio_kb", "splits": {"train": "train"}}}
     dataset, _ = load_source(config, "train")
     assert dataset.num_rows == 3
@@ -464,7 +466,7 @@ def test_real_gene_types_merged_across_corpora(shared_data):
 
 def test_real_genia_nested(shared_data):
     dataset, report = load_source(source(shared_data, "genia_nested", "jsonl_nested", "dev", "dev.jsonl"), "dev")
-    assert dataset.num_rows == 1765 and report.lost == 0
+    assert dataset.num_rows == 1765 and lost(report) == 0
     nested = sum(
         1
         for row in dataset["spans"]
@@ -481,7 +483,7 @@ def test_real_biored_documents(shared_data):
         if line.count("\t") >= 5 and line.split("\t")[1].isdigit()
     )
     assert report.documents == 100
-    assert report.entities + report.lost == annotations  # every annotation is kept or counted
+    assert report.entities + lost(report) == annotations  # every annotation is kept or counted
     assert 0 < report.counts["unaligned"] <= 0.01 * annotations and "unaligned" in report.summary()
     assert report.counts["mismatch"] == 0
     for row in rows:
@@ -524,26 +526,26 @@ def tokenized_examples(draw):
     for _ in range(draw(st.integers(0, 4))):
         start = draw(st.integers(0, len(tokens) - 1))
         end = draw(st.integers(start + 1, len(tokens)))
-        spans.append(corpora.Span(start, end, draw(st.sampled_from(["A", "B"]))))
+        spans.append(Span(start, end, draw(st.sampled_from(["A", "B"]))))
     text = " ".join(tokens)
     offsets, cursor = [], 0
     for token in tokens:
         offsets.append((cursor, cursor + len(token)))
         cursor += len(token) + 1
-    return corpora.Example(tokens, spans, "src", "doc", text, offsets)
+    return Example(tokens, spans, "src", "doc", text, offsets)
 
 
 @settings(max_examples=200, deadline=None)
 @given(tokenized_examples())
 def test_pipeline_words_keep_every_span_and_offset(example):
-    split = corpora.pipeline_words(example)
+    split = pipeline_words(example)
     assert [w for w, _, _ in split_words(" ".join(example.tokens))] == split.tokens  # what the pipeline sees
     for old, new in zip(example.spans, split.spans):
         assert new.end > new.start and new.type == old.type
         assert "".join(split.tokens[new.start : new.end]) == "".join(example.tokens[old.start : old.end])
     for word, (start, end) in zip(split.tokens, split.offsets):
         assert example.text[start:end] == word
-    again = corpora.pipeline_words(split)
+    again = pipeline_words(split)
     assert again.tokens == split.tokens and again.spans == split.spans and again.offsets == split.offsets
 
 

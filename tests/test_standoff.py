@@ -9,8 +9,10 @@ import pytest
 
 from srunear.exports import TaggedDocument, write_bioc, write_brat
 from tokenization import CorpusFormatError, read_source
-from tokenization.corpora import parse_pubtator
-from tokenization.standoff import Passage, brat_pairs, read_bioc_documents, read_brat_document
+from tokenization.pubtator import parse_pubtator
+from tokenization.bioc_files import read_bioc_documents
+from tokenization.brat import brat_pairs, read_brat_document
+from tokenization.standoff import Passage
 
 TEXT = "BRCA1 mutations cause breast cancer.\nThe p53 protein binds DNA in HeLa cells.\n"
 ANN = "\n".join([

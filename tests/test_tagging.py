@@ -10,22 +10,13 @@ import textwrap
 import time
 
 import pytest
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
-from srunear.tagging import (
-    Document,
-    TaggingError,
-    detect_input_format,
-    format_record,
-    main,
-    merge_parts,
-    part_path,
-    read_documents,
-    read_records,
-    recover_output,
-    tag_files,
-)
-from tokenization.corpora import parse_pubtator
+from srunear.tag_inputs import Document, TaggingError, detect_input_format, read_documents
+from srunear.tag_records import format_record, read_records, recover_output
+from srunear.tag_shards import merge_parts, part_path
+from srunear.tagging import main, tag_files
+from tokenization.pubtator import parse_pubtator
 from tokenization.schema import CorpusFormatError
 
 
@@ -373,7 +364,7 @@ def test_input_problems_are_named_before_the_model_is_loaded(model_folder, tmp_p
 
 
 def test_a_folder_that_is_not_an_srunear_model_is_refused(tmp_path, inputs, capsys, monkeypatch):
-    from test_training import save_tiny_encoder
+    from helpers import save_tiny_encoder
 
     never_load(monkeypatch)
     bert = save_tiny_encoder(tmp_path / "bert")
@@ -404,7 +395,7 @@ def test_progress_is_counted_in_characters_within_a_long_document(ner, tmp_path,
 def test_shards_on_one_cpu_split_its_cores(monkeypatch):
     import torch
 
-    from srunear.tagging import share_cores
+    from srunear.tag_shards import share_cores
 
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)

@@ -4,16 +4,11 @@ import json
 
 import pytest
 
-from srunear.tagging import (
-    TaggingError,
-    detect_input_format,
-    journal_path,
-    main,
-    part_path,
-    read_documents,
-    tag_files,
-)
-from tokenization.standoff import brat_pairs, read_bioc_documents, read_brat_document
+from srunear.tag_inputs import TaggingError, detect_input_format, read_documents
+from srunear.tag_shards import part_path
+from srunear.tagging import journal_path, main, tag_files
+from tokenization.bioc_files import read_bioc_documents
+from tokenization.brat import brat_pairs, read_brat_document
 
 PASSAGE_TITLE = "BRCA1 mutations cause cancer."
 PASSAGE_BODY = "The p53 protein binds DNA."

@@ -254,7 +254,7 @@ def test_a_sentence_longer_than_the_window_is_cut_at_a_space():
 
 @pytest.mark.skipif(not seg.HAS_PYSBD, reason="pysbd is not installed")
 def test_windows_agree_with_whole_text_pysbd_on_real_abstracts(shared_data):
-    from tokenization.corpora import parse_pubtator
+    from tokenization.pubtator import parse_pubtator
 
     text = "\n".join(document.text for document in parse_pubtator(shared_data / "biored" / "dev.pubtator"))[:30000]
     assert seg._pysbd_boundaries(text) == seg._pysbd_boundaries(text, window=len(text) + 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -14,73 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, minilm_path
+from helpers import REPO_ROOT, run_script, save_tiny_encoder, write_experiment
 
-from srunear.experiment import load_experiment
+from srunear.experiment import load_experiment, minilm_path
 from srunear.training import epoch_examples, sampling_probabilities, warmup_then_decay
-
-WORDS = "the a of cells protein binds in patients with cancer aspirin BRCA1 mice tumour".split()
-
-
-# --------------------------------------------------------------------------- helpers (also used by test_evaluation_cli)
-
-
-def save_tiny_encoder(folder: Path) -> Path:
-    """A random 1-layer, 32-wide BERT with the MiniLM tokenizer: trains in milliseconds per step."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
-    return folder
-
-
-def iob_sentence(rng: random.Random, tag: str) -> str:
-    tokens = [rng.choice(WORDS) for _ in range(rng.randint(3, 12))]
-    tags = ["O"] * len(tokens)
-    start = rng.randrange(len(tokens))
-    tags[start] = f"B-{tag}"
-    if start + 1 < len(tokens):
-        tags[start + 1] = f"I-{tag}"
-    return "\n".join(f"{token}\t{t}" for token, t in zip(tokens, tags))
-
-
-def write_corpora(folder: Path, sizes=(("train", 40), ("dev", 10), ("test", 10))) -> None:
-    """Two IOB corpora: `genes` annotates GENE (mapped to Gene), `diseases` annotates Disease."""
-    rng = random.Random(0)
-    for name, tag in (("genes", "GENE"), ("diseases", "Disease")):
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        for split, n in sizes:
-            text = "\n\n".join(iob_sentence(rng, tag) for _ in range(n))
-            (folder / name / f"{split}.tsv").write_text(text + "\n", encoding="utf-8")
-
-
-def write_experiment(folder: Path, encoder: Path, **training) -> Path:
-    """Corpora + experiment file in `folder`; paths are relative to the file, as users write them."""
-    write_corpora(folder)
-    splits = lambda name: {split: f"{name}/{split}.tsv" for split in ("train", "dev", "test")}  # noqa: E731
-    experiment = {
-        "encoder": str(encoder),
-        "model": {"half_context": 8},
-        "training": {"epochs": 2, "batch_size": 4, "seed": 3, **training},
-        "sources": [
-            {"name": "genes", "format": "iob", "paths": splits("genes"), "tag_map": {"GENE": "Gene"}},
-            {"name": "diseases", "format": "iob", "paths": splits("diseases")},
-        ],
-    }
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(experiment), encoding="utf-8")
-    return path
-
-
-def run_script(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Run a command from the repository root, failing with its output when it fails."""
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    result = subprocess.run(args, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
 
 
 def read_metrics(output: Path) -> list[dict]:
@@ -195,7 +131,7 @@ def test_uniform_mixture_draws_each_source_equally_often():
 
 
 def test_optimiser_uses_the_papers_adam_settings(tmp_path, tiny_encoder):
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
     from srunear.training import build_model, build_optimizer
 
     path = write_experiment(tmp_path, tiny_encoder)
@@ -232,7 +168,7 @@ def test_genia_benchmark_uses_the_preset_with_its_small_budget():
 
 
 def test_label_masks_false_makes_every_source_annotate_every_type(tmp_path, tiny_encoder):
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
     from srunear.training import build_model
 
     path = write_experiment(tmp_path, tiny_encoder)

@@ -1,19 +1,12 @@
 """Corpus readers: many NER formats in, one example schema (`EXAMPLE_FEATURES`) out."""
 
-from .corpora import (
-    FORMATS,
-    HubConfig,
-    SourceConfig,
-    load_source,
-    load_sources,
-    map_types,
-    read_source,
-    resolve_overlaps,
-)
+from .cleaning import map_types, resolve_overlaps
+from .corpora import load_source, load_sources, read_source
 from .documents import CharEntity, document_examples
 from .packing import PackCounts, pack_rows
+from .iob import decode_tags, parse_tag, tags_to_spans
 from .schema import EXAMPLE_FEATURES, ISSUE_KINDS, CorpusFormatError, Example, ReadReport, Span
-from .tagging import decode_tags, parse_tag, tags_to_spans
+from .sources import FORMATS, HubConfig, SourceConfig
 
 __all__ = [
     "EXAMPLE_FEATURES",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modeling_srunear.text_segmentation import split_sentences, split_words
+from modeling_srunear.text_segmentation import split_sentences, split_words, strip_span
 
 from .schema import Example, ReadReport, Span
 
@@ -83,11 +83,7 @@ def join_crossed_sentences(
 
 def _trim(text: str, entity: CharEntity) -> CharEntity:
     """Drop whitespace that some corpora include at an entity's edges."""
-    start, end = entity.start, entity.end
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
+    start, end = strip_span(text, entity.start, entity.end) or (entity.end, entity.end)
     return CharEntity(start, end, entity.type)
 
 

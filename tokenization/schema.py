@@ -60,10 +60,6 @@ ISSUE_KINDS: dict[str, str] = {
     "normalization": "brat normalisation (N line) linking an annotation to a database entry (ignored)",
 }
 
-# Kinds that lose annotations: the ones worth a look when they are not zero.
-LOSSY_KINDS = ("unaligned", "mismatch", "crossing", "cut_mention")
-
-
 class CorpusFormatError(ValueError):
     """Malformed corpus input: names the file (or dataset), the line (or row) and what was expected."""
 
@@ -140,11 +136,6 @@ class ReadReport:
         kept = self.samples.setdefault(kind, [])
         if detail is not None and len(kept) < self.max_samples:
             kept.append(detail)
-
-    @property
-    def lost(self) -> int:
-        """Annotations dropped because they could not be represented (not counting tag-map drops)."""
-        return sum(self.counts[kind] for kind in LOSSY_KINDS)
 
     def summary(self) -> str:
         """A few human-readable lines: sizes, then every non-zero count with its samples."""

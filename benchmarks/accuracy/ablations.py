@@ -151,7 +151,7 @@ def test_split(raw: dict[str, Any], experiment_name: str, folder: Path):
     """The first MAX_TEST test sentences, fitted to the encoder as in training (merged where the source merges)."""
     from transformers import AutoTokenizer
 
-    from srunear.evaluation import fit_splits, load_split
+    from srunear.splits import fit_splits, load_split
     from srunear.experiment import experiment_from_dict
 
     if experiment_name in TEST_SOURCE:  # partially annotated sources: test on the corpus with both types

