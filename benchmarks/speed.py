@@ -38,6 +38,7 @@ from modeling_srunear import SRUNERConfig, SRUNERDataCollator, SRUNERModel, enco
 from modeling_srunear import incremental_srunear  # noqa: E402
 from modeling_srunear.decoder_srunear import PaperDecoding, SRUNERDecoder, TeacherForcing, action_vocabulary  # noqa: E402
 from modeling_srunear.modeling_srunear import gold_action_tensor, run_decoder  # noqa: E402
+from modeling_srunear.transition_system import EOA, SHIFT  # noqa: E402
 from srunear.experiment import minilm_path  # noqa: E402
 from srunear.optimization import parameter_groups  # noqa: E402
 from report import atomic_write, save_figure  # noqa: E402
@@ -523,7 +524,7 @@ def run_tag_benchmark(model_folder: Path, workdir: Path, ncbi_lines: int) -> dic
 
 
 def decoder_step_profile(cases=((32, 1), (64, 1), (32, 16), (64, 16)), repeats: int = 5) -> list[dict]:
-    """Inference decoding (paper rule, trained-like random decoder): operations and microseconds per step.
+    """Inference decoding (paper rule, a random decoder biased to SHIFT): operations and microseconds per step.
 
     Operations are the top-level torch operations the profiler records per decoder step;
     time is the median of ``repeats`` runs without the profiler.
@@ -534,6 +535,9 @@ def decoder_step_profile(cases=((32, 1), (64, 1), (32, 16), (64, 16)), repeats: 
     for n, batch in cases:
         slots, valid, num_words, _ = decoder_inputs(n, batch, seed=n)
         decoder = make_decoder("incremental").eval()
+        with torch.no_grad():  # a random decoder may stop at once: bias it to read every word (SHIFT, no EOA)
+            decoder.output_layer.bias[SHIFT] += 10.0
+            decoder.output_layer.bias[EOA] -= 10.0
         with torch.inference_mode():
             steps = decode_steps(decoder, slots, valid, num_words)
             seconds = []
