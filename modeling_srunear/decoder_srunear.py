@@ -54,18 +54,20 @@ def source_label_mask(config: SRUNERConfig) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def one_thread():
-    """Run the decoder's step loop on one intra-op thread, restoring the setting after.
+def one_thread(active: bool = True):
+    """Run the decoder's step loop on one intra-op thread (when ``active``), restoring the setting after.
 
-    A step is dozens of operations on small tensors: a second thread gains them little on
-    an idle CPU, and on a busy one (tag.py shards, a server's workers, training beside)
-    every operation waits for both threads, which made the same loop 2-5x slower when
-    measured with two other processes on our two cores. ``SRUNEAR_DECODER_THREADS=N``
-    chooses another count (0: leave torch's setting alone).
+    At inference a step is a few dozen operations on small tensors: a second thread gains
+    them little on an idle CPU, and on a busy one (tag.py shards, a server's workers) every
+    operation waits for both threads, which made the same loop 2-5x slower when measured
+    with two other processes on our two cores. Training steps carry (rows, slots, width)
+    dropout masks and gain from the threads on an idle CPU (training throughput 0.86x of
+    token classification with two threads against 0.79x with one), so they keep torch's
+    setting. ``SRUNEAR_DECODER_THREADS=N`` chooses another count (0: leave torch's setting).
     """
     wanted = int(os.environ.get("SRUNEAR_DECODER_THREADS", "1"))
     threads = torch.get_num_threads()
-    if wanted <= 0 or threads == wanted:
+    if not active or wanted <= 0 or threads == wanted:
         yield
         return
     torch.set_num_threads(wanted)

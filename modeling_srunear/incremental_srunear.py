@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise, one_thread, run_steps
+from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise, run_steps
 
 
 @dataclass
@@ -227,8 +227,7 @@ class IncrementalDecoderFunction(torch.autograd.Function):
                 "used once (set config.decoder_implementation='naive' to reuse a graph)"
             )
         ctx.run = None
-        with one_thread():
-            grads = _backward(run, grad_logits)
+        grads = _backward(run, grad_logits)
         return (None, None, None, None, None, *grads)
 
 

@@ -85,7 +85,8 @@ def run_decoder(decoder: SRUNERDecoder, policy, slots: torch.Tensor, valid: torc
     under mixed precision (its many small steps gain nothing from half precision and its
     sigmoid decisions would lose accuracy).
     """
-    with torch.autocast(device_type=slots.device.type, enabled=False), one_thread():
+    # decoding on one thread (robust to a busy CPU); training keeps torch's threads (see one_thread)
+    with torch.autocast(device_type=slots.device.type, enabled=False), one_thread(not torch.is_grad_enabled()):
         slots = slots.float()
         noise = StepNoise(decoder.config, decoder.training, slots.device)
         if decoder.config.decoder_implementation == "incremental":

@@ -235,39 +235,49 @@ def test_incremental_graph_cannot_be_backpropagated_twice(tokenizer):
         loss.backward()
 
 
-def test_the_step_loop_runs_on_one_thread_in_both_passes_and_restores_the_setting(monkeypatch):
-    """Tiny per-step operations collapse under CPU contention with several intra-op threads."""
+def test_decoding_runs_on_one_thread_training_keeps_the_threads_and_the_setting_is_restored(monkeypatch):
+    """Decoding's tiny per-step operations collapse on a busy CPU with several intra-op threads;
+    training steps (larger, with dropout masks) gain from them on an idle one."""
     import modeling_srunear.incremental_srunear as incremental
+    from modeling_srunear.decoder_srunear import PaperDecoding
 
     config = tiny_config()
-    decoder = SRUNERDecoder(config, 32).train()
+    decoder = SRUNERDecoder(config, 32)
     lengths = [5, 3]
     gold = random_gold(config, lengths)
     seen = []
-    forward_step, backward = incremental._Run.step, incremental._backward
+    steps = {name: getattr(cls, "step") for name, cls in (("train", incremental._Run), ("decode", incremental.CachedScores))}
 
-    def step(self, *args):
-        seen.append(("forward", torch.get_num_threads()))
-        return forward_step(self, *args)
+    def recorder(name):
+        def step(self, *args):
+            seen.append((name, torch.get_num_threads()))
+            return steps[name](self, *args)
+        return step
 
-    def recording_backward(run, grad):
-        seen.append(("backward", torch.get_num_threads()))
-        return backward(run, grad)
-
-    monkeypatch.setattr(incremental._Run, "step", step)
-    monkeypatch.setattr(incremental, "_backward", recording_backward)
+    monkeypatch.setattr(incremental._Run, "step", recorder("train"))
+    monkeypatch.setattr(incremental.CachedScores, "step", recorder("decode"))
+    monkeypatch.delenv("SRUNEAR_DECODER_THREADS", raising=False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         slots = torch.randn(2, 7, 32, requires_grad=True)
         valid = torch.arange(7)[None] <= (torch.tensor(lengths) + 1)[:, None]
         policy = TeacherForcing(gold, torch.zeros(2, gold.shape[-1], dtype=torch.bool))
-        run_decoder(decoder, policy, slots, valid, torch.tensor(lengths)).sum().backward()
+        run_decoder(decoder.train(), policy, slots, valid, torch.tensor(lengths)).sum().backward()
+        with torch.no_grad():
+            run_decoder(decoder.eval(), PaperDecoding(torch.tensor(lengths), config), slots, valid, torch.tensor(lengths))
         assert torch.get_num_threads() == 2
+        monkeypatch.setenv("SRUNEAR_DECODER_THREADS", "0")  # leave torch's setting alone
+        with torch.no_grad():
+            run_decoder(decoder, PaperDecoding(torch.tensor(lengths), config), slots, valid, torch.tensor(lengths))
     finally:
         torch.set_num_threads(before)
-    assert {phase for phase, _ in seen} == {"forward", "backward"}
-    assert all(threads == 1 for _, threads in seen)
+    by_phase = {}
+    for phase, threads in seen:
+        by_phase.setdefault(phase, []).append(threads)
+    assert set(by_phase["train"]) == {2}
+    decode = by_phase["decode"]
+    assert decode[: len(decode) // 2] and set(decode[: len(decode) // 2]) == {1} and set(decode[len(decode) // 2 :]) == {2}
 
 
 def test_inference_weights_are_derived_once_per_weight_version(monkeypatch):
