@@ -94,10 +94,10 @@ class Score:
     def of(cls, counts: Counts) -> Score:
         return cls(counts.precision, counts.recall, counts.f1, counts.support)
 
-    def as_typemarkdown_row(self) -> dict[str, float | int]:
+    def as_type_row(self) -> dict[str, float | int]:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "support": self.support}
 
-    def as_micromarkdown_row(self) -> dict[str, float]:
+    def as_micro_row(self) -> dict[str, float]:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1}
 
 
@@ -122,8 +122,8 @@ class SpanScores:
     def to_dict(self) -> dict[str, Any]:
         """``{"types": {type: {precision, recall, f1, support}}, "micro": {precision, recall, f1}}``."""
         return {
-            "types": {t: self.score(t).as_typemarkdown_row() for t in self.table_types()},
-            "micro": self.micro_score().as_micromarkdown_row(),
+            "types": {t: self.score(t).as_type_row() for t in self.table_types()},
+            "micro": self.micro_score().as_micro_row(),
         }
 
 
