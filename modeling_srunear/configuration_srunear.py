@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
 
+try:  # transformers >= 5.2 describes sub-configs by a spec with a default model type
+    from transformers.configuration_utils import SubConfigSpec
+
+    ENCODER_SUB_CONFIG = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+except ImportError:  # earlier 5.x: the class alone
+    ENCODER_SUB_CONFIG = None
+
 # Choices of the settings where we offer an alternative to the paper; the first is the default.
 CHOICES = {
     "heads": ("per_source", "shared"),
@@ -27,9 +34,10 @@ class SRUNERConfig(PretrainedConfig):
     paper's behaviour first; see ``benchmarks/results/ablations.md`` for what the others do.
 
     Args:
-        encoder_config (`dict`, default `{"model_type": "bert"}`): the encoder's config as a dict
-            (``encoder.config.to_dict()``; a config object is converted); the encoder's weights
-            live in the SRU-NER checkpoint, so only its shape is needed.
+        encoder_config (`PretrainedConfig | dict`, default a `BertConfig()`): the encoder's config, a
+            sub-config as in transformers' composite models (a dict, as ``config.json`` stores it,
+            is turned into its model type's config class); the encoder's weights live in the
+            SRU-NER checkpoint, so only its shape is needed.
         encoder_name_or_path (`str | None`, default `None`): where the encoder came from, for the
             model card and for re-downloading its tokenizer; not used to build the model.
         entity_types (`list[str]`, default `[]`): all entity types the model reports.
@@ -71,10 +79,14 @@ class SRUNERConfig(PretrainedConfig):
     """
 
     model_type = "srunear"
+    if ENCODER_SUB_CONFIG is not None:
+        sub_configs_defaults = ENCODER_SUB_CONFIG
+    else:
+        sub_configs = {"encoder_config": AutoConfig}
 
     def __init__(
         self,
-        encoder_config: dict | None = None,
+        encoder_config: PretrainedConfig | dict | None = None,
         encoder_name_or_path: str | None = None,
         entity_types: list[str] | None = None,
         sources: dict[str, list[str]] | None = None,
@@ -101,9 +113,7 @@ class SRUNERConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         **kwargs,
     ):
-        if isinstance(encoder_config, PretrainedConfig):
-            encoder_config = encoder_config.to_dict()
-        self.encoder_config = dict(encoder_config or {"model_type": "bert"})
+        self.encoder_config = encoder_sub_config(encoder_config)
         self.encoder_name_or_path = encoder_name_or_path
         self.entity_types = list(entity_types or [])
         sources = {"default": list(self.entity_types)} if sources is None else sources
@@ -195,10 +205,14 @@ class SRUNERConfig(PretrainedConfig):
             raise ValueError(f"unknown source {source!r}; the model was configured with sources {self.source_names}")
         return head_name(source, entity_type)
 
-    def build_encoder_config(self) -> PretrainedConfig:
-        """The encoder's own config object, rebuilt from the stored dict."""
-        values = dict(self.encoder_config)
-        return AutoConfig.for_model(values.pop("model_type"), **values)
+
+
+def encoder_sub_config(value: PretrainedConfig | dict | None) -> PretrainedConfig:
+    """The encoder's config object from what a caller or ``config.json`` gives (a dict names its model type)."""
+    if isinstance(value, PretrainedConfig):
+        return value
+    values = dict(value or {})
+    return AutoConfig.for_model(values.pop("model_type", "bert"), **values)
 
 
 def head_name(source: str, entity_type: str) -> str:

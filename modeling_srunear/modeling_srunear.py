@@ -174,7 +174,7 @@ class SRUNERModel(SRUNERPreTrainedModel):
         """A new SRU-NER model on a pretrained encoder (Hub id or local folder); the decoder starts random."""
         encoder = AutoModel.from_pretrained(encoder_name_or_path)
         config = SRUNERConfig(
-            encoder_config=encoder.config.to_dict(),
+            encoder_config=encoder.config,
             encoder_name_or_path=str(encoder_name_or_path),
             entity_types=list(entity_types),
             sources=sources,
@@ -298,11 +298,10 @@ class SRUNERModel(SRUNERPreTrainedModel):
 
 def _encoder_without_pooler(config: SRUNERConfig) -> PreTrainedModel:
     """The encoder, without a pooling layer where it has one: unused weights break DDP."""
-    encoder_config = config.build_encoder_config()
     try:
-        return AutoModel.from_config(encoder_config, add_pooling_layer=False)
+        return AutoModel.from_config(config.encoder_config, add_pooling_layer=False)
     except TypeError:
-        return AutoModel.from_config(encoder_config)
+        return AutoModel.from_config(config.encoder_config)
 
 
 @dataclass

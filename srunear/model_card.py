@@ -61,7 +61,7 @@ def _metrics_section(report: Mapping[str, Any] | None, split: str | None = None)
 
 def _encoder_description(config) -> str:
     """E.g. "`bert-base-cased` (bert, 12 layers, hidden size 768)"."""
-    encoder = dict(config.encoder_config or {})
+    encoder = config.encoder_config.to_dict()
     details = [str(encoder.get("model_type", "transformer"))]
     if "num_hidden_layers" in encoder:
         layers = encoder["num_hidden_layers"]

@@ -24,7 +24,7 @@ def tiny_config(**overrides):
 
     encoder = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
     values = dict(
-        encoder_config=encoder.to_dict(),
+        encoder_config=encoder,
         entity_types=["Gene", "Disease", "Chemical"],
         sources={"genes": ["Gene"], "diseases": ["Disease", "Chemical"], "all": ["Gene", "Disease", "Chemical"]},
         half_context=8,

@@ -178,6 +178,23 @@ def test_save_and_load_give_identical_outputs(tiny_model, tokenizer, tmp_path):
     assert [[s[:3] for s in row] for row in a.spans] == [[s[:3] for s in row] for row in b.spans]
 
 
+
+def test_encoder_config_is_a_sub_config_saved_as_a_dict_with_its_model_type(tiny_model, tmp_path):
+    import json
+
+    from transformers import BertConfig
+
+    from modeling_srunear import SRUNERConfig
+
+    assert isinstance(tiny_model.config.encoder_config, BertConfig)
+    assert "encoder_config" in SRUNERConfig.sub_configs
+    tiny_model.config.save_pretrained(tmp_path)
+    stored = json.loads((tmp_path / "config.json").read_text())["encoder_config"]
+    assert stored["model_type"] == "bert" and stored["hidden_size"] == 32
+    # a folder saved when the field was a plain dict loads the same way
+    loaded = SRUNERConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded.encoder_config, BertConfig) and loaded.encoder_config.num_hidden_layers == 1
+    assert SRUNERModel(loaded).encoder.config.hidden_size == 32
 def test_a_loaded_model_trains_as_the_saved_one(tiny_model, tokenizer, tmp_path):
     """Label masks and every other training input survive saving: same loss and steps after loading."""
     tiny_model.save_pretrained(tmp_path)
