@@ -268,7 +268,7 @@ class SRUNERModel(SRUNERPreTrainedModel):
             step_mask.sum(-1).tolist(), chosen.tolist(), probabilities.tolist(), num_words.tolist()
         ):
             steps = [[i for i, on in enumerate(step) if on] for step in taken[:length]]
-            found = decode_actions(steps, words_in_row, self.vocab, scores[:length]).spans
+            found = decode_actions(steps, words_in_row, self.vocab, scores[:length])
             head_spans.append(found)
             spans.append(merge_head_spans(found, self.head_types))
         return SRUNEROutput(logits=padded_logits, action_probabilities=probabilities, step_mask=step_mask,

@@ -168,31 +168,22 @@ def _add(step_sets: list[set[int]], index: int, action: int) -> None:
     step_sets[index].add(action)
 
 
-@dataclass
-class DecodedSpans:
-    """Spans read off an action sequence, with what could not be applied."""
-
-    spans: list[tuple[int, int, str, float]]
-    ignored_reduces: int = 0
-    unclosed: int = 0
-
-
 def decode_actions(
     steps: Sequence[Iterable[int]],
     num_words: int,
     vocab: ActionVocabulary,
     scores: Sequence[Sequence[float]] | None = None,
-) -> DecodedSpans:
-    """Action sequence -> spans ``(start, end, type, score)``.
+) -> list[tuple[int, int, str, float]]:
+    """Action sequence -> spans ``(start, end, type, score)``, sorted.
 
     The score of a span is the mean probability of its TRANSITION and REDUCE when
     ``scores`` (per-step action probabilities) is given, else 1.0. A REDUCE with no open
     span of its type is ignored, one that would close an empty span discards it, and a
-    TRANSITION never closed is dropped; all are counted.
+    TRANSITION never closed is dropped (the decoder's action masks allow none of these).
     """
     pointer = 0
     open_spans: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    result = DecodedSpans(spans=[])
+    spans: list[tuple[int, int, str, float]] = []
     for t, step in enumerate(steps):
         actions = sorted(set(step))
         if EOA in actions or (SHIFT in actions and pointer >= num_words):
@@ -204,18 +195,15 @@ def decode_actions(
             if vocab.is_reduce(action):
                 type_id = (action - 2) % vocab.num_types
                 if not open_spans[type_id]:
-                    result.ignored_reduces += 1
                     continue
                 start, open_score = open_spans[type_id].pop()
                 if start == pointer:  # opened at this very pointer: an empty span, not an entity
-                    result.ignored_reduces += 1
                     continue
                 score = open_score if scores is None else (open_score + float(scores[t][action])) / 2
-                result.spans.append((start, pointer, vocab.entity_types[type_id], score))
+                spans.append((start, pointer, vocab.entity_types[type_id], score))
         for action in actions:
             if vocab.is_transition(action) and pointer < num_words:
                 type_id = action - 2
                 open_spans[type_id].append((pointer, 1.0 if scores is None else float(scores[t][action])))
-    result.unclosed = sum(len(v) for v in open_spans.values())
-    result.spans.sort(key=lambda s: (s[0], -s[1], s[2]))
-    return result
+    spans.sort(key=lambda s: (s[0], -s[1], s[2]))
+    return spans
