@@ -64,8 +64,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], list[str], list[str], dict[str, Any]]]
     "token_multiplier_1": ({"model.token_multiplier": 1.0, "model.train_token_multiplier": False}, ["genia"],
                            ["model.token_multiplier=1.0", "model.train_token_multiplier=false"], {}),
     # the same sentences per step: a merged GENIA example holds ~6.5 sentences (ablation_genia.yaml)
-    "merging_off": ({"sources.0.merge_sentences": False, "training.batch_size": 26}, ["genia"],
-                    ["sources.0.merge_sentences=false", "training.batch_size=26"], {}),
+    "merging_off": ({"sources.0.merge_sentences": False, "training.batch_size": 13}, ["genia"],
+                    ["sources.0.merge_sentences=false", "training.batch_size=13"], {}),
 }
 # decoding-only variants (no training overrides) read the models another variant trained
 READS_MODELS = {"decoding_threshold": "paper", "deviations_combined": "heads_shared"}
