@@ -301,6 +301,18 @@ class PaperDecoding:
         self.first_budget_end = int(self.max_steps.min()) if len(num_words) else 0
         self.records: list[tuple[torch.Tensor]] = []
 
+    def decide_one(self, step: int, pointer: int, logits: list[float], probabilities: list[float]) -> tuple[bool, bool]:
+        """:meth:`decide` for a batch of one sentence, on Python numbers (see :func:`run_one_sentence`)."""
+        if not self.records:
+            self.row = torch.zeros(1, dtype=torch.long, device=self.end_slot.device)
+            self.one_end_slot, self.one_max_steps = int(self.end_slot[0]), int(self.max_steps[0])
+        self.records.append((self.row,))
+        best = max(range(len(logits)), key=logits.__getitem__)  # the first maximum, as torch.argmax
+        moves = best == SHIFT
+        finished = (best == EOA or probabilities[EOA] > 0.5 or (moves and pointer >= self.one_end_slot)
+                    or step + 1 >= self.one_max_steps)
+        return moves, finished
+
     def decide(self, step: int, rows, pointer, logits):
         best = logits.argmax(-1)
         moves = best == SHIFT
@@ -349,6 +361,39 @@ class ThresholdDecoding:
         self.allowed = torch.zeros(batch, 2 + 2 * num_heads, dtype=torch.bool, device=device)
         self.allowed[:, 2 : 2 + num_heads] = (num_words > 0)[:, None]
         self.records: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # a comparison in float32, as the tensors' (the threshold rounded as they round it)
+        self.threshold32 = float(torch.tensor(config.threshold, dtype=torch.float32))
+
+    def decide_one(self, step: int, pointer: int, logits: list[float], probabilities: list[float]) -> tuple[bool, bool]:
+        """:meth:`decide` for a batch of one sentence, on Python numbers (see :func:`run_one_sentence`).
+
+        The same rule: a head may open a span while words are left, and close one it has
+        open that did not open at the pointer; counts of both kept per head."""
+        heads, threshold = self.num_heads, self.threshold32
+        if not self.records:
+            self.row = torch.zeros(1, dtype=torch.long, device=self.words.device)
+            self.one = {"read": 0, "words": int(self.words[0]), "deadline": int(self.deadline[0]),
+                        "open": [0] * heads, "here": [0] * heads}
+        one, open_spans, here = self.one, self.one["open"], self.one["here"]
+        chosen = [False] * (2 + 2 * heads)
+        if one["deadline"] > step:
+            can_open = one["read"] < one["words"]
+            for h in range(heads):
+                chosen[2 + h] = can_open and probabilities[2 + h] >= threshold
+                chosen[2 + heads + h] = open_spans[h] > 0 and here[h] == 0 and probabilities[2 + heads + h] >= threshold
+        structural = any(chosen)
+        at_end = one["read"] >= one["words"]
+        finished, moves = not structural and at_end, not structural and not at_end
+        chosen[EOA], chosen[SHIFT] = finished, moves
+        self.records.append((self.row, chosen))
+        for h in range(heads):
+            opened = int(chosen[2 + h])
+            open_spans[h] += opened - int(chosen[2 + heads + h])
+            here[h] = 0 if moves else here[h] + opened
+        if moves:
+            one["read"] += 1
+            one["deadline"] += 1
+        return moves, finished
 
     def decide(self, step: int, rows, pointer, logits):
         heads = self.num_heads
@@ -375,7 +420,26 @@ class ThresholdDecoding:
 
     def actions(self, logits: torch.Tensor) -> torch.Tensor:
         """(steps stacked, actions) bool: what each step took (decided inside the loop)."""
+        if self.records and isinstance(self.records[0][1], list):  # decided by decide_one
+            return torch.tensor([chosen for _, chosen in self.records], dtype=torch.bool, device=logits.device)
         return torch.cat([chosen for _, chosen in self.records])
+
+
+def run_one_sentence(step_one, policy, num_words: int) -> int:
+    """:func:`run_steps` for a batch of one sentence, with the loop state as Python numbers.
+
+    ``step_one(t, pointer, centre)`` returns the step's logits and sigmoid probabilities as
+    lists; the policy's ``decide_one`` decides on them. A pipeline called one text at a time
+    pays no tensor operation for the pointer, the rule or the loop's bookkeeping.
+    """
+    pointer, centre, end_slot, step = 1, 0, num_words + 1, 0
+    finished = False
+    while not finished:
+        logits, probabilities = step_one(step, pointer, centre)
+        moves, finished = policy.decide_one(step, pointer, logits, probabilities)
+        centre, pointer = pointer, min(pointer + moves, end_slot)
+        step += 1
+    return step
 
 
 def run_steps(step_fn, policy, num_words: torch.Tensor) -> int:

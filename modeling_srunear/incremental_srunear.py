@@ -18,11 +18,12 @@ the MLP's first layer, updated by each write (:class:`CachedScores`), so a step 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise, run_steps
+from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise, run_one_sentence, run_steps
 
 
 @dataclass
@@ -171,6 +172,37 @@ class CachedScores:
         self.logits.append(logits)
         return logits
 
+    def run_one(self, policy, num_words: int) -> torch.Tensor:
+        """The whole loop for a batch of one sentence (:func:`run_one_sentence`); logits (steps, actions).
+
+        Plain views and matrix-vector products instead of batched indexing, the position
+        scores of every centre looked up once, the write weights computed in Python.
+        """
+        row = self.buffer[0]
+        self.one = (row, row[:, self.scores], row[:, self.read], self.position_scores[self.ids_by_centre],
+                    None if self.slot_state else self.under[0], self.output_weight.T, self.writes.T)
+        run_one_sentence(self.step_one, policy, num_words)
+        return torch.stack(self.logits)
+
+    def step_one(self, t: int, pointer: int, centre: int) -> tuple[list[float], list[float]]:
+        row, scores, read, position_scores, under, output_weight, writes = self.one
+        attention = (scores + position_scores[centre]).amax(-1).softmax(-1)
+        pre = attention @ read
+        if under is None:
+            pre += row[pointer, : self.read.start] + self.hidden_bias
+        else:
+            pre += under[pointer]
+        logits = torch.addmv(self.output_bias, output_weight, pre.tanh_())
+        self.logits.append(logits)
+        values = logits.tolist()
+        # the write: softmax over all actions, kept where at least SHIFT's, not renormalised
+        top, shift = max(values), values[SHIFT]
+        exps = [math.exp(v - top) for v in values]
+        total = sum(exps)
+        weights = [e / total if v >= shift else 0.0 for e, v in zip(exps, values)]
+        row[pointer].addmv_(writes, torch.tensor(weights, dtype=row.dtype, device=row.device))
+        return values, logits.sigmoid().tolist()
+
 
 def _inference_weights(decoder: SRUNERDecoder, p: _Parameters) -> dict[str, torch.Tensor]:
     """What :class:`CachedScores` derives from the weights alone, kept until a weight changes.
@@ -316,5 +348,7 @@ def run_incremental(decoder: SRUNERDecoder, policy, slots: torch.Tensor, valid: 
         return IncrementalDecoderFunction.apply(decoder, policy, valid, num_words, noise, *tensors)
     p = _Parameters(*[t.detach() for t in tensors])
     run = CachedScores(decoder, p, valid) if not noise.active else _Run(decoder, p, valid, noise, record=False)
+    if isinstance(run, CachedScores) and len(num_words) == 1 and hasattr(policy, "decide_one"):
+        return run.run_one(policy, int(num_words[0]))
     run_steps(run.step, policy, num_words)
     return torch.cat(run.logits)

@@ -107,8 +107,11 @@ def run_decoder(decoder: SRUNERDecoder, policy, slots: torch.Tensor, valid: torc
 
 def _scatter_steps(records, values: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Stacked per-step rows -> padded (batch, steps, ...) and the (batch, steps) step mask."""
+    if batch == 1:  # every step is the one sentence's
+        return values[None], torch.ones(1, len(records), dtype=torch.bool, device=values.device)
     rows = torch.cat([record[0] for record in records])
-    steps = torch.cat([torch.full_like(record[0], t) for t, record in enumerate(records)])
+    counts = torch.tensor([len(record[0]) for record in records], device=rows.device)
+    steps = torch.repeat_interleave(torch.arange(len(records), device=rows.device), counts)
     padded = values.new_zeros((batch, len(records), *values.shape[1:])).index_put((rows, steps), values)
     mask = torch.zeros(batch, len(records), dtype=torch.bool, device=rows.device).index_put(
         (rows, steps), torch.ones_like(rows, dtype=torch.bool))

@@ -309,3 +309,55 @@ def test_inference_weights_are_derived_once_per_weight_version(monkeypatch):
         naive.load_state_dict(decoder.state_dict())
         expected = logits(naive)
     assert updated.shape == expected.shape and torch.allclose(updated, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [dict(), dict(decoding="threshold"), dict(parser_state="slot", decoding="threshold"),
+                                      dict(parser_state="slot", heads="shared"), dict(inference_step_factor=0.6),
+                                      dict(decoding="threshold", inference_step_factor=1.1)],
+                         ids=["paper", "threshold", "slot+threshold", "slot+shared", "paper+step-budget",
+                              "threshold+step-budget"])
+def test_one_sentence_loop_decides_as_the_batched_loop(settings, monkeypatch):
+    """A batch of one decodes on Python numbers (run_one_sentence): same logits, actions and spans."""
+    import modeling_srunear.incremental_srunear as incremental
+    from modeling_srunear.decoder_srunear import PaperDecoding, ThresholdDecoding
+
+    config = tiny_config(**settings)
+    vocab = action_vocabulary(config)
+    decoder = SRUNERDecoder(config, 32).eval()
+    torch.manual_seed(11)
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.normal_(0, 0.5)  # a decoder that opens, closes and nests spans
+        # and, under the paper's rule, shifts, ends at EOA over 0.5 and runs out of steps
+        decoder.output_layer.bias[SHIFT] += 8.0
+        decoder.output_layer.bias[EOA] -= 3.0
+    lengths = [9, 1, 14, 4, 20, 0, 6]
+    slots = torch.randn(len(lengths), max(lengths) + 2, 32)
+    taken_by_single = []
+    real_run_one = incremental.CachedScores.run_one
+    monkeypatch.setattr(incremental.CachedScores, "run_one",
+                        lambda self, *args: (taken_by_single.append(1), real_run_one(self, *args))[1])
+
+    def decode(n, batched):
+        """Actions and logits of sentence ``n``: alone, or batched after a longer sentence."""
+        rows = [n] if not batched else [n, (n + 1) % len(lengths)]
+        words = torch.tensor([lengths[i] for i in rows])
+        valid = torch.arange(slots.shape[1])[None] <= (words + 1)[:, None]
+        policy = (PaperDecoding(words, config) if config.decoding == "paper"
+                  else ThresholdDecoding(words, config, vocab.num_types))
+        with torch.no_grad():
+            logits = run_decoder(decoder, policy, slots[rows], valid, words)
+        chosen = policy.actions(logits)
+        mine = torch.cat([record[0] for record in policy.records]) == 0
+        return logits[mine], chosen[mine]
+
+    structural = 0
+    for n in range(len(lengths)):
+        alone_logits, alone_actions = decode(n, batched=False)
+        batched_logits, batched_actions = decode(n, batched=True)
+        # logits up to ~20 here: float32 rounding of matrix-vector against batched products
+        torch.testing.assert_close(alone_logits, batched_logits, atol=1e-5, rtol=1e-5)
+        assert torch.equal(alone_actions, batched_actions), n
+        structural += int(alone_actions[:, 2:].sum())
+    assert len(taken_by_single) == len(lengths)  # every sentence alone went through the one-sentence loop
+    assert structural > 5  # the rules were exercised: spans were opened and closed
