@@ -17,9 +17,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from srunear.files import atomic_write  # noqa: E402
-from srunear.markdown import markdown_row  # noqa: E402
 
-__all__ = ["atomic_write", "markdown_row", "save_figure", "write_json"]
+__all__ = ["atomic_write", "save_figure", "write_json"]
 
 
 def write_json(path: Path, data: Any, indent: int = 2, sort_keys: bool = False) -> None:

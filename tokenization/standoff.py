@@ -1,15 +1,15 @@
-"""Read brat standoff folders and BioC collections (XML or JSON) through the `bioc` package.
+"""What the brat and BioC readers share: the document and mention types, offset checks, examples.
 
-`bioc` does the parsing (`bioc.brat` line by line, `bioc.biocxml`, `bioc.biocjson`), but it
-fails with bare assertions or KeyErrors that name neither file nor line, ignores brat
-normalisation (N) lines, and never checks offsets against the text. This module calls it piece
-by piece and turns every failure into a `CorpusFormatError` naming the file, the line and what
-was expected; offsets are checked against the text, and the annotations that NER does not use
-(relations, events, attributes, notes, normalisations) are counted so that a report shows them.
+Both readers (`brat.py`, `bioc_files.py`) let the `bioc` package parse (`bioc.brat` line by
+line, `bioc.biocxml`, `bioc.biocjson`). That package fails with bare assertions or KeyErrors
+that name neither file nor line, ignores brat normalisation (N) lines and never checks offsets
+against the text; the readers call it piece by piece, turn every failure into a
+`CorpusFormatError` naming the file, the line and what was expected, check offsets here, and
+count the annotations that NER does not use (relations, events, attributes, notes,
+normalisations) so that a report shows them.
 
-This module holds what both readers share (`brat.py`, `bioc_files.py`). Both formats become
-`StandoffDocument`s: the text, the regions that sentences never cross (brat
-lines, BioC passages) and the mentions with their fragments. The training reader turns those
+Both formats become `StandoffDocument`s: the text, the regions that sentences never cross
+(brat lines, BioC passages) and the mentions with their fragments. The training reader turns those
 into sentence examples exactly like PubTator documents (`documents.document_examples`); the
 tagger reads the same documents and keeps the passages to write BioC back.
 """

@@ -19,8 +19,6 @@ optimiser steps until dev F1 first reaches half of its final value.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import platform
@@ -35,6 +33,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run as accuracy  # noqa: E402  (shared helpers: data, experiments, prediction, scoring)
+from report import atomic_write, write_json  # noqa: E402  (importable once run.py is: benchmarks/ is on the path)
 
 RESULTS = Path(os.environ.get("SRUNEAR_ABLATION_RESULTS", accuracy.REPO_ROOT / "benchmarks" / "results" / "ablations.json"))
 TABLES = RESULTS.with_suffix(".md")
@@ -82,23 +81,13 @@ def load() -> dict[str, Any]:
 
 
 def save(results: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    temporary = RESULTS.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, RESULTS)
-    TABLES.write_text(markdown(results), encoding="utf-8")
+    write_json(RESULTS, results, indent=1, sort_keys=True)
+    atomic_write(TABLES, markdown(results))
 
 
-@contextlib.contextmanager
 def locked():
-    """Hold an exclusive lock beside the results file, so that parallel runners never lose each other's runs."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """The results file's lock (parallel runners add their runs under it, never losing each other's)."""
+    return accuracy.results_lock(RESULTS)
 
 
 def record_run(key: str, record: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
@@ -140,7 +129,7 @@ def run_one(variant: str, experiment_name: str, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     training = accuracy.train_srunear(experiment, folder) if trains else None
     dataset, types = test_split(raw, experiment_name, folder)
-    predicted = _predict(folder, dataset, decoding)
+    predicted, _ = accuracy.predict(folder, dataset, decoding)
     block = accuracy.score(accuracy.gold_of(dataset), predicted, types, nested=experiment_name == "genia")
     record = {"f1": block["f1"], "test": block, "wall_s": time.perf_counter() - started,
               "finished": f"{datetime.now():%Y-%m-%d %H:%M:%S}", "torch_threads": torch.get_num_threads()}
@@ -166,22 +155,6 @@ def test_split(raw: dict[str, Any], experiment_name: str, folder: Path):
     limit = json.loads((folder / "best" / "config.json").read_text(encoding="utf-8"))["max_subword_tokens"]
     (data,) = fit_splits(experiment, splits, tokenizer, limit).values()
     return data.dataset, sorted(data.report.type_counts)
-
-
-def _predict(folder: Path, dataset, decoding: dict[str, Any]):
-    import torch
-    from transformers import AutoTokenizer
-
-    from modeling_srunear import SRUNERModel
-    from srunear.prediction import predict_spans
-
-    model = SRUNERModel.from_pretrained(folder / "best")
-    for key, value in decoding.items():
-        setattr(model.config, key, value)
-    tokenizer = AutoTokenizer.from_pretrained(folder / "best")
-    with torch.no_grad():
-        spans = predict_spans(model, tokenizer, dataset, batch_size=32)
-    return [[tuple(s[:3]) for s in sentence] for sentence in spans]
 
 
 def _steps_to_half(training: dict[str, Any], experiment) -> int | None:

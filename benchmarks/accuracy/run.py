@@ -17,6 +17,8 @@ times, precision/recall, per type, dev history, machine) is under "details".
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -94,16 +96,29 @@ def save_results(results: dict[str, Any]) -> None:
     write_json(RESULTS, results)
 
 
+@contextlib.contextmanager
+def results_lock(path: Path = RESULTS):
+    """An exclusive lock beside a results file: drivers started side by side never lose each other's jobs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
-    """Merge one job's scores and details into the results file (jobs run one at a time)."""
-    results = load_results()
-    for key, value in scores.items():
-        results[key] = round(value, 2)
-    results.setdefault("details", {})[job] = details
-    results["details"]["setup"] = setup()
-    ordered = {k: results[k] for k in sorted(k for k in results if k != "details")}
-    ordered["details"] = results["details"]
-    save_results(ordered)
+    """Merge one job's scores and details into the results file as it is on disk now (under the lock)."""
+    with results_lock():
+        results = load_results()
+        for key, value in scores.items():
+            results[key] = round(value, 2)
+        results.setdefault("details", {})[job] = details
+        results["details"]["setup"] = setup()
+        ordered = {k: results[k] for k in sorted(k for k in results if k != "details")}
+        ordered["details"] = results["details"]
+        save_results(ordered)
 
 
 def setup() -> dict[str, Any]:
@@ -262,7 +277,9 @@ def train_srunear(experiment, folder: Path) -> dict[str, Any]:
                              "epoch_s": h["time"]["epoch_s"]} for h in history]}
 
 
-def predict(folder: Path, dataset) -> tuple[list[list[tuple[int, int, str]]], float]:
+def predict(folder: Path, dataset, decoding: dict[str, Any] | None = None) -> tuple[list[list[tuple[int, int, str]]], float]:
+    """Spans (start, end, type) the model in ``folder/best`` finds, and the seconds it took;
+    ``decoding`` overrides config settings that only change decoding (e.g. ``{"decoding": "threshold"}``)."""
     import torch
     from transformers import AutoTokenizer
 
@@ -271,6 +288,8 @@ def predict(folder: Path, dataset) -> tuple[list[list[tuple[int, int, str]]], fl
 
     torch.set_grad_enabled(False)
     model = SRUNERModel.from_pretrained(folder / "best")
+    for key, value in (decoding or {}).items():
+        setattr(model.config, key, value)
     tokenizer = AutoTokenizer.from_pretrained(folder / "best")
     started = time.perf_counter()
     spans = predict_spans(model, tokenizer, dataset, batch_size=32)
