@@ -70,5 +70,5 @@ def merge_parts(output: str | Path, ids: Sequence[str], num_shards: int, output_
         records.update(read_records(part_path(output, index, num_shards), output_format)[0])
     if any(identifier not in records for identifier in ids):
         return False
-    atomic_write(output, b"".join(records[identifier] for identifier in ids))
+    atomic_write(output, (records[identifier] for identifier in ids))  # streamed, not joined in memory
     return True
