@@ -58,3 +58,6 @@ def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_varia
     table = ablations.markdown(results)
     assert "| heads_shared | `model.heads=shared` |" in table
     assert "62.00 ± 2.83 (2)" in table
+    # paired: the combined variant minus the shared-head models it decodes, seed by seed
+    assert ablations.paired_differences(results, "deviations_combined", "heads_shared", "ncbi_bc5cdr") == [1.0, 1.0]
+    assert "| deviations_combined | heads_shared |" in table and "1.00 ± 0.00 (2)" in table

@@ -204,6 +204,14 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} ({len(values)})"
 
 
+def paired_differences(results: dict[str, Any], variant: str, base: str, experiment_name: str) -> list[float]:
+    """Per seed that both have: F1 of ``variant`` minus F1 of ``base`` on one experiment."""
+    runs = results.get("runs", {})
+    seeds = sorted({int(k.rsplit("seed", 1)[1]) for k in runs if k.startswith(f"{variant}/{experiment_name}/")})
+    return [runs[run_key(variant, experiment_name, s)]["f1"] - runs[run_key(base, experiment_name, s)]["f1"]
+            for s in seeds if run_key(base, experiment_name, s) in runs]
+
+
 def markdown(results: dict[str, Any]) -> str:
     experiments = list(EXPERIMENTS)
     lines = ["# Ablations: the paper's defaults against each deviation", "",
@@ -221,6 +229,15 @@ def markdown(results: dict[str, Any]) -> str:
         by_set = variant.get("steps_to_half_final_dev_f1_by_test_set", {})
         speeds = [_mean_std([s for s in by_set[e] if s is not None]) if e in by_set else "" for e in experiments]
         lines.append(f"| {name} | {changes} | " + " | ".join(cells) + " | " + " | ".join(speeds) + " |")
+    lines += ["", "Decoding-only variants decode the very models of another variant, so they are compared seed by",
+              "seed (paired): F1 of the variant minus F1 of the variant whose models it decodes, mean ± std of",
+              "those differences; a mean larger than its spread is a win.", "",
+              "| variant | decodes the models of | " + " | ".join(f"{e} paired difference" for e in experiments) + " |",
+              "| --- | --- | " + " | ".join("---:" for _ in experiments) + " |"]
+    for name, base in READS_MODELS.items():
+        cells = [_mean_std(paired_differences(results, name, base, e)) if e in VARIANTS[name][1] else ""
+                 for e in experiments]
+        lines.append(f"| {name} | {base} | " + " | ".join(cells) + " |")
     lines += ["", "Per run (wall time on this machine):", ""]
     for key, run in sorted(results.get("runs", {}).items()):
         lines.append(f"- `{key}`: F1 {run['f1']:.2f}, {run['wall_s'] / 60:.1f} min, finished {run['finished']}")
