@@ -65,6 +65,15 @@ VARIANTS: dict[str, tuple[dict[str, Any], list[str], list[str], dict[str, Any]]]
     # the same sentences per step: a merged GENIA example holds ~6.5 sentences (ablation_genia.yaml)
     "merging_off": ({"sources.0.merge_sentences": False, "training.batch_size": 13}, ["genia"],
                     ["sources.0.merge_sentences=false", "training.batch_size=13"], {}),
+    # the two GENIA settings again on a decoder that leaves the SHIFT-only plateau within the GENIA budget
+    # (with the paper's parser state no GENIA run did: every F1 0.00); compare with parser_state_slot
+    "token_multiplier_1_slot": ({"model.parser_state": "slot", "model.token_multiplier": 1.0,
+                                 "model.train_token_multiplier": False}, ["genia"],
+                                ["model.parser_state=slot", "model.token_multiplier=1.0",
+                                 "model.train_token_multiplier=false"], {}),
+    "merging_off_slot": ({"model.parser_state": "slot", "sources.0.merge_sentences": False, "training.batch_size": 13},
+                         ["genia"], ["model.parser_state=slot", "sources.0.merge_sentences=false",
+                                     "training.batch_size=13"], {}),
 }
 # decoding-only variants (no training overrides) read the models another variant trained
 READS_MODELS = {"decoding_threshold": "paper", "deviations_combined": "heads_shared"}
