@@ -2,7 +2,7 @@
 
 from transformers import AutoConfig, AutoModel
 
-from .configuration_srunear import SRUNERConfig
+from .configuration_srunear import PAPER_SETTINGS, SRUNERConfig
 from .modeling_srunear import SRUNERDataCollator, SRUNERModel, SRUNEROutput, action_loss, merge_head_spans, source_label_mask
 from .transition_system import (
     EOA,
@@ -21,6 +21,7 @@ SRUNERModel.register_for_auto_class("AutoModel")
 
 __all__ = [
     "EOA",
+    "PAPER_SETTINGS",
     "SHIFT",
     "ActionVocabulary",
     "SRUNERConfig",

@@ -357,7 +357,8 @@ class SRUNERDataCollator:
         start, end, entity_type = span
         if entity_type not in self.config.entity_types:
             raise ValueError(f"unknown entity type {entity_type!r}; the model knows {self.config.entity_types}")
-        if self.config.per_source_heads and entity_type not in self.config.sources.get(source, [entity_type]):
+        # with shared heads too: the label masks would otherwise teach "not this type" to other rows of that source
+        if source is not None and entity_type not in self.config.sources.get(source, [entity_type]):
             raise ValueError(f"source {source!r} does not annotate {entity_type!r} (it annotates "
                              f"{self.config.sources[source]}); add the type to the source in the model's config")
         return (start, end, self.config.head_of(source, entity_type))

@@ -59,7 +59,8 @@ def save_nudged_tiny_model(folder, tokenizer):
     from modeling_srunear import SHIFT, SRUNERModel, save_pipeline
 
     torch.manual_seed(0)
-    model = SRUNERModel(tiny_config(max_subword_tokens=24, parser_state="slot"))
+    # per-source heads and the paper's decoding rule: the pipeline tests pin how heads merge and decoding ends
+    model = SRUNERModel(tiny_config(max_subword_tokens=24, parser_state="slot", heads="per_source", decoding="paper"))
     vocab, decoder = model.vocab, model.decoder
     gene_heads = [model.config.head_of(source, "Gene") for source in ("genes", "all")]
     gene_actions = [action for head in gene_heads for action in (vocab.transition(head), vocab.reduce(head))]

@@ -61,3 +61,11 @@ def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_varia
     # paired: the combined variant minus the shared-head models it decodes, seed by seed
     assert ablations.paired_differences(results, "deviations_combined", "heads_shared", "ncbi_bc5cdr") == [1.0, 1.0]
     assert "| deviations_combined | heads_shared |" in table and "1.00 ± 0.00 (2)" in table
+
+
+def test_ablation_runs_start_from_the_papers_settings(accuracy):
+    """Our defaults differ from the paper's because of the ablations: the ablations must not start from them."""
+    from modeling_srunear import PAPER_SETTINGS
+
+    _, ablations = accuracy
+    assert {o.split("=")[0].removeprefix("model."): o.split("=")[1] for o in ablations.PAPER_OVERRIDES} == PAPER_SETTINGS

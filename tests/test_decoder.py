@@ -189,7 +189,7 @@ def decode(model, tokenizer, words):
 @pytest.fixture
 def shared_model():
     torch.manual_seed(0)
-    return SRUNERModel(tiny_config(heads="shared"))
+    return SRUNERModel(tiny_config(heads="shared", decoding="paper"))
 
 
 def test_paper_decoding_shifts_when_shift_is_most_probable_even_with_actions_over_half(shared_model, tokenizer):

@@ -81,8 +81,9 @@ def test_masked_actions_get_exactly_zero_gradient(tiny_model, tokenizer):
     assert torch.count_nonzero(grad[real][:, ~mask]) > 0
 
 
-def test_shift_is_postponed_when_and_only_when_a_masked_action_beats_it(tiny_model, tokenizer):
-    tiny_model.train()
+def test_shift_is_postponed_when_and_only_when_a_masked_action_beats_it(tokenizer):
+    torch.manual_seed(0)
+    tiny_model = SRUNERModel(tiny_config(heads="per_source")).train()  # another source's head of a type
     example = {"tokens": ["a", "b", "c"], "spans": [(0, 1, "Gene")]}
     gold_length = len(encode_spans([(0, 1, "genes$Gene")], 3, tiny_model.vocab))
     # Another source's head ("diseases" annotates Disease, "genes" does not) scores above SHIFT:
@@ -284,7 +285,7 @@ def test_postponed_shift_target_detached_or_attached(tokenizer):
     bias_grads = {}
     for target in ("detached", "attached"):
         torch.manual_seed(0)
-        model = SRUNERModel(tiny_config(postponed_shift_target=target)).train()
+        model = SRUNERModel(tiny_config(postponed_shift_target=target, heads="per_source")).train()
         force_logits(model, SHIFT=0.7, **{"TRANSITION_diseases$Disease": 1.0})  # logits = the output bias
         out = model(**batch_for(model, tokenizer, [{"tokens": ["a", "b"], "spans": [], "source": "genes"}]))
         steps = int(out.step_mask.sum())
@@ -294,3 +295,16 @@ def test_postponed_shift_target_detached_or_attached(tokenizer):
     p = torch.sigmoid(torch.tensor(0.7))
     expected = 2 * -0.7 * p * (1 - p) / (len(model.vocab) * steps)
     torch.testing.assert_close(bias_grads["attached"] - bias_grads["detached"], expected)
+
+
+def test_defaults_are_the_measured_settings_and_paper_settings_give_the_authors_model():
+    from modeling_srunear import PAPER_SETTINGS, SRUNERConfig
+
+    default = SRUNERConfig(entity_types=["A"], sources={"x": ["A"], "y": ["A"]})
+    assert (default.heads, default.decoding, default.parser_state) == ("shared", "threshold", "slot")
+    assert not default.per_source_heads and default.head_names == ["A"]
+    paper = SRUNERConfig(entity_types=["A"], sources={"x": ["A"], "y": ["A"]}, **PAPER_SETTINGS)
+    assert (paper.heads, paper.decoding, paper.parser_state) == ("per_source", "paper", "word")
+    assert paper.head_names == ["x$A", "y$A"]
+    # the settings without a measured reason to differ stay the paper's
+    assert (default.initialization, default.postponed_shift_target) == ("paper", "attached")
