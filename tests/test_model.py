@@ -297,7 +297,9 @@ def test_postponed_shift_target_detached_or_attached(tokenizer):
     torch.testing.assert_close(bias_grads["attached"] - bias_grads["detached"], expected)
 
 
-def test_defaults_are_the_measured_settings_and_paper_settings_give_the_authors_model():
+def test_defaults_are_the_measured_settings_and_paper_settings_give_the_authors_model(tmp_path):
+    import json
+
     from modeling_srunear import PAPER_SETTINGS, SRUNERConfig
 
     default = SRUNERConfig(entity_types=["A"], sources={"x": ["A"], "y": ["A"]})
@@ -308,3 +310,8 @@ def test_defaults_are_the_measured_settings_and_paper_settings_give_the_authors_
     assert paper.head_names == ["x$A", "y$A"]
     # the settings without a measured reason to differ stay the paper's
     assert (default.initialization, default.postponed_shift_target) == ("paper", "attached")
+    # a saved folder names every choice, so a later change of defaults never changes a saved model
+    default.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert {k: saved[k] for k in ("heads", "decoding", "parser_state")} == {
+        "heads": "shared", "decoding": "threshold", "parser_state": "slot"}
