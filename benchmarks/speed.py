@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 import modeling_srunear  # noqa: E402  (registers the pipeline)
 from modeling_srunear import SRUNERConfig, SRUNERDataCollator, SRUNERModel, encode_spans, save_pipeline  # noqa: E402
 from modeling_srunear import incremental_srunear  # noqa: E402
-from modeling_srunear.decoder_srunear import PaperDecoding, SRUNERDecoder, TeacherForcing, action_vocabulary  # noqa: E402
+from modeling_srunear.decoder_srunear import SRUNERDecoder, action_vocabulary  # noqa: E402
+from modeling_srunear.policies_srunear import PaperDecoding, TeacherForcing  # noqa: E402
 from modeling_srunear.modeling_srunear import gold_action_tensor, run_decoder  # noqa: E402
 from modeling_srunear.transition_system import EOA, SHIFT  # noqa: E402
 from srunear.experiment import minilm_path  # noqa: E402

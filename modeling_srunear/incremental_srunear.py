@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise, run_one_sentence, run_steps
+from .decoder_srunear import SHIFT, SRUNERDecoder, StepMasks, StepNoise
+from .policies_srunear import run_one_sentence, run_steps
 
 
 @dataclass

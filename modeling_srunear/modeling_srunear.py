@@ -3,8 +3,8 @@
 ``SRUNERModel.forward`` with labels is the teacher-forced pass (loss, logits); without
 labels it decodes. :meth:`SRUNERModel.generate_spans` is the decoding alone, as
 ``generate()`` is apart from ``forward`` in transformers. The decoder's maths live in
-``decoder_srunear.py`` (parameters, a reference step, the step loop and the policies that
-move the pointer) and ``incremental_srunear.py`` (the fast implementation).
+``decoder_srunear.py`` (parameters, dropout, a reference step), ``policies_srunear.py`` (what
+moves the pointer, and the step loops) and ``incremental_srunear.py`` (the fast implementation).
 """
 
 from __future__ import annotations
@@ -20,17 +20,8 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_srunear import SRUNERConfig
-from .decoder_srunear import (
-    PaperDecoding,
-    SRUNERDecoder,
-    StepNoise,
-    TeacherForcing,
-    ThresholdDecoding,
-    action_vocabulary,
-    one_thread,
-    run_steps,
-    source_label_mask,
-)
+from .decoder_srunear import SRUNERDecoder, StepNoise, action_vocabulary, one_thread, source_label_mask
+from .policies_srunear import PaperDecoding, TeacherForcing, ThresholdDecoding, run_steps
 from .incremental_srunear import run_incremental
 from .transition_system import EOA, SHIFT, ActionVocabulary, decode_actions, encode_spans
 

@@ -7,7 +7,8 @@ import torch
 from helpers import tiny_config
 
 from modeling_srunear import SHIFT, SRUNERDataCollator, SRUNERModel
-from modeling_srunear.decoder_srunear import SRUNERDecoder, StepMasks, TeacherForcing, action_vocabulary, write_weights
+from modeling_srunear.decoder_srunear import SRUNERDecoder, StepMasks, action_vocabulary, write_weights
+from modeling_srunear.policies_srunear import PaperDecoding, TeacherForcing, ThresholdDecoding
 from modeling_srunear.modeling_srunear import run_decoder
 from modeling_srunear.modeling_srunear import gold_action_tensor
 from modeling_srunear.transition_system import EOA, encode_spans
@@ -239,7 +240,6 @@ def test_decoding_runs_on_one_thread_training_keeps_the_threads_and_the_setting_
     """Decoding's tiny per-step operations collapse on a busy CPU with several intra-op threads;
     training steps (larger, with dropout masks) gain from them on an idle one."""
     import modeling_srunear.incremental_srunear as incremental
-    from modeling_srunear.decoder_srunear import PaperDecoding
 
     config = tiny_config()
     decoder = SRUNERDecoder(config, 32)
@@ -283,7 +283,6 @@ def test_decoding_runs_on_one_thread_training_keeps_the_threads_and_the_setting_
 def test_inference_weights_are_derived_once_per_weight_version(monkeypatch):
     """The pipeline must not pay for the weight-only precomputation per sentence, nor use stale weights."""
     import modeling_srunear.incremental_srunear as incremental
-    from modeling_srunear.decoder_srunear import PaperDecoding
 
     derived = []
     latents = incremental._latents
@@ -319,7 +318,6 @@ def test_inference_weights_are_derived_once_per_weight_version(monkeypatch):
 def test_one_sentence_loop_decides_as_the_batched_loop(settings, monkeypatch):
     """A batch of one decodes on Python numbers (run_one_sentence): same logits, actions and spans."""
     import modeling_srunear.incremental_srunear as incremental
-    from modeling_srunear.decoder_srunear import PaperDecoding, ThresholdDecoding
 
     config = tiny_config(**settings)
     vocab = action_vocabulary(config)

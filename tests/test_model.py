@@ -171,7 +171,8 @@ def test_save_and_load_give_identical_outputs(tiny_model, tokenizer, tmp_path):
     tiny_model.save_pretrained(tmp_path)
     files = sorted(os.listdir(tmp_path))
     assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
-    assert {"modeling_srunear.py", "configuration_srunear.py", "transition_system.py"} <= set(files)
+    assert {"modeling_srunear.py", "configuration_srunear.py", "transition_system.py", "decoder_srunear.py",
+            "policies_srunear.py", "incremental_srunear.py"} <= set(files)
     loaded = SRUNERModel.from_pretrained(tmp_path)
     a, b = infer(tiny_model, tokenizer, SENTENCES), infer(loaded, tokenizer, SENTENCES)
     # equal up to BLAS rounding, which can depend on where the weights lie in memory
