@@ -147,12 +147,12 @@ def test_optimiser_uses_the_papers_adam_settings(tmp_path, tiny_encoder):
 
 def test_genia_preset_fills_in_what_the_file_does_not_set(tmp_path, tiny_encoder):
     path = write_experiment(tmp_path, tiny_encoder)
-    experiment = load_experiment(path, ["preset=genia", "sources.1.merge_sentences=false"])
+    experiment = load_experiment(path, ["preset=genia", "sources.1.merge_sentences=true"])
     assert experiment.preset == "genia"
     assert experiment.model == {"action_space_dim": 10, "half_context": 8, "token_multiplier": 10.0,
                                 "train_token_multiplier": True}  # the file's half_context wins
     assert experiment.training.encoder_learning_rate == 3e-5 and experiment.training.decoder_learning_rate == 3e-4
-    assert [s.merge_sentences for s in experiment.sources] == [True, False]
+    assert [s.merge_sentences for s in experiment.sources] == [False, True]  # measured: merging off (ablations)
     explicit = load_experiment(path, ["preset=genia", "training.encoder_learning_rate=1.0e-4"])
     assert explicit.training.encoder_learning_rate == 1e-4
     assert load_experiment(path).model == {"half_context": 8} and load_experiment(path).preset is None
