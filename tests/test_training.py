@@ -163,7 +163,7 @@ def test_genia_benchmark_uses_the_preset_with_its_small_budget():
     assert experiment.preset == "genia"
     assert experiment.model["action_space_dim"] == 10 and experiment.model["half_context"] == 240
     assert experiment.model["token_multiplier"] == 10 and experiment.model["train_token_multiplier"] is True
-    assert experiment.sources[0].merge_sentences is True
+    assert experiment.sources[0].merge_sentences is False  # the preset, as the GENIA ablation measured
     assert experiment.training.epochs == 6 and experiment.training.max_train_examples == 1000  # budget overrides
 
 
