@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import modeling_srunear  # noqa: E402  (registers the pipeline)
-from modeling_srunear import SRUNERConfig, SRUNERDataCollator, SRUNERModel, encode_spans, save_pipeline  # noqa: E402
+from modeling_srunear import PAPER_SETTINGS, SRUNERConfig, SRUNERDataCollator, SRUNERModel, encode_spans, save_pipeline  # noqa: E402
 from modeling_srunear import incremental_srunear  # noqa: E402
 from modeling_srunear.decoder_srunear import SRUNERDecoder, action_vocabulary  # noqa: E402
-from modeling_srunear.policies_srunear import PaperDecoding, TeacherForcing  # noqa: E402
+from modeling_srunear.policies_srunear import TeacherForcing, decoding_policy  # noqa: E402
 from modeling_srunear.modeling_srunear import gold_action_tensor, run_decoder  # noqa: E402
 from modeling_srunear.transition_system import EOA, SHIFT  # noqa: E402
 from srunear.experiment import minilm_path  # noqa: E402
@@ -134,7 +134,8 @@ def teacher_forced_loss(decoder: SRUNERDecoder, slots, valid, num_words, gold) -
 
 
 def decode_steps(decoder: SRUNERDecoder, slots, valid, num_words) -> int:
-    policy = PaperDecoding(num_words, decoder.config)
+    """Decoding by the config's rule (the default reads every word: steps >= words, as a trained model takes)."""
+    policy = decoding_policy(decoder.config, num_words, action_vocabulary(decoder.config).num_types)
     run_decoder(decoder, policy, slots, valid, num_words)
     return len(policy.records)
 
@@ -295,7 +296,7 @@ def decoder_agreement(n: int = 24, batch: int = 4) -> dict:
             for implementation in ("naive", "incremental"):
                 decoder.config.decoder_implementation = implementation
                 policy = (TeacherForcing(gold, torch.zeros(batch, gold.shape[2], dtype=torch.bool)) if name == "teacher_forced"
-                          else PaperDecoding(num_words, decoder.config))
+                          else decoding_policy(decoder.config, num_words, action_vocabulary(decoder.config).num_types))
                 logits.append(run_decoder(decoder, policy, slots, valid, num_words))
                 steps.append([r[0].tolist() for r in policy.records])
             same = steps[0] == steps[1]
@@ -536,6 +537,8 @@ def decoder_step_profile(cases=((32, 1), (64, 1), (32, 16), (64, 16)), repeats: 
     for n, batch in cases:
         slots, valid, num_words, _ = decoder_inputs(n, batch, seed=n)
         decoder = make_decoder("incremental").eval()
+        for key, value in PAPER_SETTINGS.items():  # like for like with decoder_step_profile_before.json
+            setattr(decoder.config, key, value)
         with torch.no_grad():  # a random decoder may stop at once: bias it to read every word (SHIFT, no EOA)
             decoder.output_layer.bias[SHIFT] += 10.0
             decoder.output_layer.bias[EOA] -= 10.0

@@ -21,7 +21,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_srunear import SRUNERConfig
 from .decoder_srunear import SRUNERDecoder, StepNoise, action_vocabulary, one_thread, source_label_mask
-from .policies_srunear import PaperDecoding, TeacherForcing, ThresholdDecoding, run_steps
+from .policies_srunear import TeacherForcing, decoding_policy, run_steps
 from .incremental_srunear import run_incremental
 from .transition_system import EOA, SHIFT, ActionVocabulary, decode_actions, encode_spans
 
@@ -248,10 +248,7 @@ class SRUNERModel(SRUNERPreTrainedModel):
     def generate_spans(self, slots, valid, num_words) -> SRUNEROutput:
         """Decoding: the actions taken by the configured rule and the spans they give."""
         batch = slots.shape[0]
-        if self.config.decoding == "paper":
-            policy = PaperDecoding(num_words, self.config)
-        else:
-            policy = ThresholdDecoding(num_words, self.config, self.vocab.num_types)
+        policy = decoding_policy(self.config, num_words, self.vocab.num_types)
         logits = run_decoder(self.decoder, policy, slots, valid, num_words)
         padded_logits, step_mask = _scatter_steps(policy.records, logits, batch)
         chosen, _ = _scatter_steps(policy.records, policy.actions(logits), batch)

@@ -192,6 +192,13 @@ class ThresholdDecoding:
         return torch.cat([chosen for _, chosen in self.records])
 
 
+def decoding_policy(config: SRUNERConfig, num_words: torch.Tensor, num_heads: int):
+    """The inference rule ``config.decoding`` names, for sentences of ``num_words`` words."""
+    if config.decoding == "paper":
+        return PaperDecoding(num_words, config)
+    return ThresholdDecoding(num_words, config, num_heads)
+
+
 def run_one_sentence(step_one, policy, num_words: int) -> int:
     """:func:`run_steps` for a batch of one sentence, with the loop state as Python numbers.
 
