@@ -60,6 +60,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], list[str], list[str], dict[str, Any]]]
     # ncbi_bc5cdr tells it apart: with one source or disjoint types, shared heads are the per-source ones
     "deviations_combined": ({"model.decoding": "threshold", "model.heads": "shared"}, ["ncbi_bc5cdr"],
                             [], {"decoding": "threshold"}),
+    # the package's defaults together (slot state and shared heads trained, threshold decoding)
+    "defaults_combined": ({"model.parser_state": "slot", "model.heads": "shared", "model.decoding": "threshold"},
+                          ["ncbi_bc5cdr"], ["model.parser_state=slot", "model.heads=shared"], {"decoding": "threshold"}),
     "token_multiplier_1": ({"model.token_multiplier": 1.0, "model.train_token_multiplier": False}, ["genia"],
                            ["model.token_multiplier=1.0", "model.train_token_multiplier=false"], {}),
     # the same sentences per step: a merged GENIA example holds ~6.5 sentences (ablation_genia.yaml)
