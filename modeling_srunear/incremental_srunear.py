@@ -176,18 +176,19 @@ class CachedScores:
     def run_one(self, policy, num_words: int) -> torch.Tensor:
         """The whole loop for a batch of one sentence (:func:`run_one_sentence`); logits (steps, actions).
 
-        Plain views and matrix-vector products instead of batched indexing, the position
-        scores of every centre looked up once, the write weights computed in Python.
+        Plain views and matrix-vector products instead of batched indexing, the write weights
+        computed in Python. Position scores are gathered per step, as in :meth:`step`: a table
+        for every centre would hold slots^2 x latents numbers (tens of MB for a long GENIA sentence).
         """
         row = self.buffer[0]
-        self.one = (row, row[:, self.scores], row[:, self.read], self.position_scores[self.ids_by_centre],
+        self.one = (row, row[:, self.scores], row[:, self.read],
                     None if self.slot_state else self.under[0], self.output_weight.T, self.writes.T)
         run_one_sentence(self.step_one, policy, num_words)
         return torch.stack(self.logits)
 
     def step_one(self, t: int, pointer: int, centre: int) -> tuple[list[float], list[float]]:
-        row, scores, read, position_scores, under, output_weight, writes = self.one
-        attention = (scores + position_scores[centre]).amax(-1).softmax(-1)
+        row, scores, read, under, output_weight, writes = self.one
+        attention = (scores + self.position_scores[self.ids_by_centre[centre]]).amax(-1).softmax(-1)
         pre = attention @ read
         if under is None:
             pre += row[pointer, : self.read.start] + self.hidden_bias
