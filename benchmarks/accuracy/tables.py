@@ -1,0 +1,245 @@
+"""accuracy.md from accuracy.json: the four experiments' tables, the sweep, the targets and every run.
+
+Numbers are means over the seeds finished so far, `mean ± sample std (seeds)`. A difference
+smaller than the larger of the two spreads is reported as a tie; a row with one seed has no
+spread, so nothing is called a win or a loss on it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import run
+from report import atomic_write
+from srunear.markdown import markdown_table_lines
+
+__all__ = ["compare", "mean_std", "targets", "write_tables"]
+
+GENIA_TYPES = ("DNA", "RNA", "cell_line", "cell_type", "protein")
+
+
+def mean_std(results: dict[str, Any], key: str) -> str:
+    """``key`` as ``mean ± std (n)``, or a dash when no seed has finished."""
+    runs = results.get(f"{key}_runs")
+    if not runs:
+        return "–"
+    if len(runs) == 1:
+        return f"{runs[0]:.2f} (1 seed)"
+    return f"{results[key]:.2f} ± {results[f'{key}_std']:.2f} ({len(runs)})"
+
+
+def compare(results: dict[str, Any], key: str, other: str) -> tuple[str, float | None]:
+    """("better" | "worse" | "tie" | "–", mean difference) of ``key`` against ``other``; a tie when the
+    difference is within the larger spread, "–" until both have at least two seeds."""
+    a, b = results.get(f"{key}_runs") or [], results.get(f"{other}_runs") or []
+    if len(a) < 2 or len(b) < 2:
+        return "–", (results[key] - results[other]) if a and b else None
+    difference = results[key] - results[other]
+    spread = max(results[f"{key}_std"], results[f"{other}_std"])
+    return ("tie" if abs(difference) <= spread else "better" if difference > 0 else "worse"), difference
+
+
+def _mean(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f}" if values else "–"
+
+
+def _done(results: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Details of the finished jobs ``prefix.seedN``, in seed order."""
+    details = results.get("details", {})
+    return [details[f"{prefix}.seed{s}"] for s in run.SEEDS if details.get(f"{prefix}.seed{s}", {}).get("status") == "done"]
+
+
+def _train_minutes(runs: list[dict[str, Any]]) -> str:
+    def minutes(d: dict[str, Any]) -> float:
+        training = d["training"]
+        if "train_s" in training:
+            return training["train_s"] / 60
+        return sum(t["train_s"] for t in training.values()) / 60  # two single-type models
+
+    return f"{statistics.mean(minutes(d) for d in runs):.0f} min" if runs else "–"
+
+
+def _dev_curve(runs: list[dict[str, Any]]) -> str:
+    """Mean dev F1 per epoch over the seeds (the last three epochs), to show where it stopped improving."""
+    curves = []
+    for d in runs:
+        training = d["training"]
+        if "dev_history" in training:
+            curves.append([h["average_f1"] for h in training["dev_history"]])
+        elif "history" in training:
+            curves.append([h["dev_f1"] for h in training["history"]])
+    if not curves:
+        return "–"
+    length = min(len(c) for c in curves)
+    means = [statistics.mean(c[i] for c in curves) for i in range(length)]
+    return " → ".join(f"{m:.1f}" for m in means[-3:]) + f" (epochs {max(1, length - 2)}-{length})"
+
+
+def targets(r: dict[str, Any]) -> list[list[str]]:
+    """The issue's four targets: what was measured and whether it is met (or not yet measured)."""
+    rows = []
+    baselines = [k for k in ("genia_full.baseline_outermost.all", "genia_full.baseline_per_type.all") if k in r]
+    if "genia_full.srunear.all" in r and baselines:
+        better = max(baselines, key=lambda k: r[k])
+        margin = r["genia_full.srunear.all"] - r[better]
+        rows.append(["GENIA all-mention F1 ≥ better flat baseline + 2",
+                     f"{mean_std(r, 'genia_full.srunear.all')} vs {mean_std(r, better)} ({better.split('.')[1]}): "
+                     f"{margin:+.2f}", "met" if margin >= 2 else "missed"])
+    if "genia_full.srunear.nested" in r:
+        rows.append(["GENIA nested-mention F1 ≥ 40", mean_std(r, "genia_full.srunear.nested"),
+                     "met" if r["genia_full.srunear.nested"] >= 40 else "missed"])
+    for corpus in ("ncbi_disease", "bc5cdr"):
+        key, other = f"flat_full.srunear.{corpus}", f"flat_full.baseline.{corpus}"
+        if key in r and other in r:
+            verdict, difference = compare(r, key, other)
+            status = "–" if verdict == "–" else "missed" if verdict == "worse" else "met"
+            rows.append([f"{corpus}: SRU-NER within spread of the BIO baseline or above",
+                         f"{mean_std(r, key)} vs {mean_std(r, other)} ({verdict}, {difference:+.2f})", status])
+    m, u, f = "label_mask.masked.bc5cdr", "label_mask.unmasked.bc5cdr", "label_mask.full.bc5cdr"
+    if m in r and u in r:
+        rows.append(["label masks: masked ≥ unmasked + 10", f"{r[m] - r[u]:+.2f}", "met" if r[m] - r[u] >= 10 else "missed"])
+    if m in r and f in r:
+        rows.append(["label masks: masked within 5 of full labels", f"{r[m] - r[f]:+.2f}",
+                     "met" if r[m] >= r[f] - 5 else "missed"])
+    j, s = "multitask.joint.average", "multitask.single.average"
+    if j in r and s in r:
+        verdict, difference = compare(r, j, s)
+        rows.append(["multi-task: joint ≥ single-corpus models, in-domain average",
+                     f"{mean_std(r, j)} vs {mean_std(r, s)} ({verdict}, {difference:+.2f})",
+                     "–" if verdict == "–" else "missed" if verdict == "worse" else "met"])
+    j, s = "crosscorpus.joint.biored.average", "crosscorpus.single.biored.average"
+    if j in r and s in r:
+        verdict, difference = compare(r, j, s)
+        rows.append(["multi-task: joint better on BioRED, average of four types",
+                     f"{mean_std(r, j)} vs {mean_std(r, s)} ({verdict}, {difference:+.2f})",
+                     "–" if verdict == "–" else "met" if verdict == "better" else "missed"])
+    return rows
+
+
+def _sweep_lines(r: dict[str, Any]) -> list[str]:
+    sweep = r.get("details", {}).get("sweep", {})
+    rows = []
+    for group, entry in sweep.items():
+        cells = [f"{entry['dev_f1'][run._lr_name(lr)]:.2f}" if run._lr_name(lr) in entry["dev_f1"] else "–"
+                 for lr in run.SWEEP_LRS]
+        chosen = entry.get("chosen")
+        rows.append([group, *cells, run._lr_name(chosen) if chosen is not None else "–"])
+    return markdown_table_lines(["system", *(f"lr {run._lr_name(lr)}" for lr in run.SWEEP_LRS), "chosen"], rows)
+
+
+def _budget(config: str) -> str:
+    import yaml
+
+    raw = yaml.safe_load((run.HERE / config).read_text(encoding="utf-8"))
+    t = raw.get("training", {})
+    parts = [f"{t.get('epochs')} epochs", f"batch {t.get('batch_size')}"]
+    if t.get("steps_per_epoch"):
+        parts.append(f"{t['steps_per_epoch']} steps per epoch")
+    parts.append(f"decoder lr {t.get('decoder_learning_rate')}")
+    parts.append(f"dev: first {t['max_eval_examples']} sentences per source" if t.get("max_eval_examples")
+                 else "dev: the whole split")
+    if t.get("max_train_examples"):
+        parts.append(f"at most {t['max_train_examples']} training sentences per source")
+    return f"`{config}`: " + ", ".join(parts)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = ["# Accuracy at scale", "",
+             "Written by `benchmarks/accuracy/run.py` after every run from `benchmarks/results/accuracy.json`. Test F1 "
+             "(strict span match, 0-100), `mean ± sample std (seeds)` over the seeds finished so far; a dash: not "
+             "finished yet. A difference within the larger spread is a tie. Encoder: MiniLM (all-MiniLM-L6-v2); "
+             "machine: 2 CPU cores, no GPU, one torch thread per run and two runs at a time, so training times are "
+             "indicative. Every row reruns with `python benchmarks/accuracy/run.py --resume --only JOB` "
+             "(`--list` names the jobs); the experiment files also run alone with `train.py` / `baseline.py`.", ""]
+    rows = targets(r)
+    if rows:
+        lines += ["## Targets", "", *markdown_table_lines(["target", "measured", "status"], rows), ""]
+    lines += ["## Learning-rate sweep (dev F1, seed 1)", "",
+              f"Each system's encoder learning rate is chosen on dev: {', '.join(run.SWEEP_OVERRIDES)} "
+              "(NCBI-Disease for the flat systems, GENIA for the nested ones), best dev F1 of the epochs. The flat "
+              "SRU-NER rate serves the label-mask and multi-task runs too.", "", *_sweep_lines(r), ""]
+
+    lines += ["## 1. Nested NER: GENIA (whole train/dev/test)", "", _budget("genia_full.yaml") + ". *Nested*: F1 over "
+              "the gold spans inside another gold span against the predicted spans inside another predicted span. The "
+              "outermost baseline learns outermost mentions only (nested F1 0 by construction); the per-type baseline "
+              "has one BIO softmax per type, so mentions of different types may nest.", ""]
+    header = ["system", "all F1", "nested F1", *(f"{t} F1" for t in GENIA_TYPES), "train time / run", "dev F1, last epochs"]
+    rows = []
+    for system, label in (("srunear", "SRU-NER"), ("baseline_outermost", "BIO, outermost mentions"),
+                          ("baseline_per_type", "BIO, one head per type")):
+        prefix = f"genia_full.{system}"
+        done = _done(r, prefix)
+        per_type = [_mean([d["test"]["genia"]["per_type"].get(t, {}).get("f1", 0.0) for d in done]) for t in GENIA_TYPES]
+        rows.append([label, mean_std(r, f"{prefix}.all"), mean_std(r, f"{prefix}.nested"), *per_type,
+                     _train_minutes(done), _dev_curve(done)])
+    lines += [*markdown_table_lines(header, rows), ""]
+
+    lines += ["## 2. Flat NER: whole NCBI-Disease and BC5CDR training sets", "",
+              _budget("flat_full_ncbi_disease.yaml") + " (the same for BC5CDR); test: the whole test split.", ""]
+    rows = []
+    for corpus in ("ncbi_disease", "bc5cdr"):
+        s, b = f"flat_full.srunear.{corpus}", f"flat_full.baseline.{corpus}"
+        verdict, difference = compare(r, s, b) if s in r and b in r else ("–", None)
+        rows.append([corpus, mean_std(r, s), mean_std(r, b), f"{verdict}" + (f" ({difference:+.2f})" if difference is not None else ""),
+                     _train_minutes(_done(r, s)), _train_minutes(_done(r, b)), _dev_curve(_done(r, s)), _dev_curve(_done(r, b))])
+    lines += [*markdown_table_lines(["corpus", "SRU-NER", "BIO baseline", "SRU-NER vs baseline", "train SRU-NER",
+                                     "train baseline", "dev curve SRU-NER", "dev curve baseline"], rows), ""]
+
+    lines += ["## 3. Label masks: BC5CDR split into a Chemical-only half and a Disease-only half", "",
+              f"{run.LABEL_MASK_SENTENCES} BC5CDR training sentences (drawn with seed 42), even positions → half A "
+              "(Chemical tags only), odd → half B (Disease tags only). " + _budget("label_mask.yaml") + ". (c) trains "
+              "one model per half (each half the steps). Test: the whole BC5CDR test split, both types.", ""]
+    rows = []
+    for system, label in (("masked", "(a) one model, A + B, label masks"),
+                          ("unmasked", "(b) one model, A + B, no masks"),
+                          ("single_type", "(c) two single-type models, predictions merged"),
+                          ("full", "(d) one model, the same sentences with both types")):
+        done = _done(r, f"label_mask.{system}")
+        per_type = [_mean([d["test"]["bc5cdr"]["per_type"].get(t, {}).get("f1", 0.0) for d in done])
+                    for t in ("Chemical", "Disease")]
+        rows.append([label, mean_std(r, f"label_mask.{system}.bc5cdr"), *per_type, _train_minutes(done), _dev_curve(done)])
+    lines += [*markdown_table_lines(["system", "F1", "Chemical F1", "Disease F1", "train time / run",
+                                     "dev F1, last epochs"], rows), ""]
+
+    lines += ["## 4. Multi-task: one model on five corpora against one model per corpus, equal optimiser steps", "",
+              _budget("multitask.yaml") + "; whole training sets (JNLPBA: its dev.tsv minus 200 held-out sentences); "
+              "the joint model with the paper's per-source heads and uniform sampling. In-domain: the whole test split "
+              "of each corpus on its own types.", ""]
+    rows = [[name, mean_std(r, f"multitask.joint.{name}"), mean_std(r, f"multitask.single.{name}")]
+            for name in run.MULTITASK_SOURCES]
+    rows.append(["**average**", mean_std(r, "multitask.joint.average"), mean_std(r, "multitask.single.average")])
+    lines += [*markdown_table_lines(["corpus", "joint model", "single-corpus model"], rows), "",
+              "Cross-corpus, BioRED test (100 abstracts, raw text through `pipeline(\"srunear-ner\")`, character offsets, "
+              "`benchmarks/accuracy/crosscorpus.py`). For each type the single-corpus model is the one, of those that "
+              "know the type, with the best BioRED *dev* F1 on it (chosen per seed; the models picked are listed).", ""]
+    picks = {s: run.biored_single_picks(r, s) for s in run.SEEDS}
+    rows = []
+    for entity_type in run.biored_types():
+        chosen = sorted({p[entity_type]["model"] for p in picks.values() if entity_type in p})
+        rows.append([entity_type, mean_std(r, f"crosscorpus.joint.biored.{entity_type}"),
+                     mean_std(r, f"crosscorpus.single.biored.{entity_type}"), ", ".join(chosen) or "–"])
+    rows.append(["**average**", mean_std(r, "crosscorpus.joint.biored.average"),
+                 mean_std(r, "crosscorpus.single.biored.average"), ""])
+    lines += [*markdown_table_lines(["BioRED type", "joint model", "best single-corpus model", "single model(s) picked"],
+                                    rows), ""]
+
+    lines += ["## Runs", "", "Wall time and machine of every run (also in `details` of accuracy.json).", ""]
+    rows = []
+    details = r.get("details", {})
+    for name in run.JOBS:
+        d = details.get(name)
+        if not d:
+            continue
+        machine = d.get("machine", {})
+        rows.append([name, d.get("status"), f"{d['encoder_learning_rate']:g}" if "encoder_learning_rate" in d else "–",
+                     f"{d['wall_s'] / 60:.0f} min" if "wall_s" in d else "–", _dev_curve([d]) if "training" in d else "–",
+                     f"{machine.get('cpu', '–')}, {machine.get('torch_threads', '–')} thread(s)" if machine else "–",
+                     d.get("finished", "–")])
+    lines += markdown_table_lines(["job", "status", "encoder lr", "wall time", "dev F1, last epochs", "machine",
+                                   "finished"], rows)
+    return "\n".join(lines) + "\n"
+
+
+def write_tables() -> None:
+    atomic_write(run.TABLES, markdown(run.load_results()))
