@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import REPO_ROOT
 
 ACCURACY = REPO_ROOT / "benchmarks" / "accuracy"
+MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus")
 
 
 @pytest.fixture()
@@ -20,12 +21,12 @@ def accuracy(monkeypatch, tmp_path):
     monkeypatch.setenv("SRUNEAR_ABLATION_RESULTS", str(tmp_path / "ablations.json"))
     monkeypatch.syspath_prepend(str(ACCURACY))
     monkeypatch.syspath_prepend(str(ACCURACY.parent))
-    for name in ("run", "ablations"):
+    for name in MODULES:
         sys.modules.pop(name, None)
     run = importlib.import_module("run")
     ablations = importlib.import_module("ablations")
     yield run, ablations
-    for name in ("run", "ablations"):
+    for name in MODULES:
         sys.modules.pop(name, None)
 
 
@@ -69,3 +70,268 @@ def test_ablation_runs_start_from_the_papers_settings(accuracy):
 
     _, ablations = accuracy
     assert {o.split("=")[0].removeprefix("model."): o.split("=")[1] for o in ablations.PAPER_OVERRIDES} == PAPER_SETTINGS
+
+
+# --------------------------------------------------------------------------- accuracy at scale (run.py, tables.py)
+
+
+def _done(job, scores, **extra):
+    return {"status": "done", "seed": job.seed, "scores": scores, **extra}
+
+
+def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy):
+    run, _ = accuracy
+    sweeps = [j for j in run.JOBS.values() if j.is_sweep]
+    assert {j.lr_group for j in sweeps} == {"flat.srunear", "flat.baseline", "genia.srunear",
+                                            "genia.baseline_outermost", "genia.baseline_per_type"}
+    assert all(sorted(j.lr for j in sweeps if j.lr_group == g) == list(run.SWEEP_LRS) for g in {j.lr_group for j in sweeps})
+    names = list(run.JOBS)
+    assert max(names.index(j.name) for j in sweeps) < min(names.index(n) for n, j in run.JOBS.items() if not j.is_sweep)
+    by_result = {}
+    for job in run.JOBS.values():
+        if not job.is_sweep:
+            by_result.setdefault(job.result, []).append(job.seed)
+            assert run.JOBS[job.name].lr_group in {j.lr_group for j in sweeps}
+    assert all(seeds == list(run.SEEDS) for seeds in by_result.values())
+    assert {"genia_full.srunear", "genia_full.baseline_outermost", "genia_full.baseline_per_type",
+            "flat_full.srunear.bc5cdr", "flat_full.baseline.ncbi_disease", "label_mask.unmasked",
+            "multitask.joint", "multitask.single.jnlpba"} <= set(by_result)
+    assert run.JOBS["genia_full.baseline_per_type.seed2"].scheme == "per_type"
+
+
+def test_single_corpus_models_take_the_joint_models_optimiser_steps(accuracy):
+    run, _ = accuracy
+    joint, _ = run.experiment_for("multitask.yaml", ["training.seed=2"])
+    assert joint.model["heads"] == "per_source" and joint.training.sampling == "uniform"
+    for name in run.MULTITASK_SOURCES:
+        single, _ = run.experiment_for("multitask.yaml", ["training.seed=2"], [name])
+        assert single.source_names == [name]
+        # an epoch is `steps_per_epoch` batches whatever the sources' sizes: the same number of steps
+        assert (single.training.steps_per_epoch, single.training.epochs) == (joint.training.steps_per_epoch,
+                                                                              joint.training.epochs) == (125, 8)
+
+
+def test_each_system_trains_at_the_rate_its_own_dev_sweep_chose(accuracy):
+    run, _ = accuracy
+    details = {}
+    for job in run.JOBS.values():
+        if job.lr_group == "flat.baseline" and job.is_sweep:
+            details[job.name] = {"status": "done", "training": {"best_dev_f1": {3e-5: 70.0, 1e-4: 75.0, 3e-4: 75.0}[job.lr]}}
+        if job.lr_group == "flat.srunear" and job.is_sweep and job.lr != 3e-4:
+            details[job.name] = {"status": "done", "training": {"best_dev_f1": 60.0}}
+    results = {"details": details}
+    assert run.learning_rate(run.JOBS["flat_full.baseline.bc5cdr.seed3"], results) == 1e-4  # a tie goes to the smaller
+    assert run.learning_rate(run.JOBS["flat_full.srunear.bc5cdr.seed3"], results) is None  # one rate still running
+    assert run.learning_rate(run.JOBS["sweep.flat.srunear.lr3e-4"], results) == 3e-4
+    overrides = run.job_overrides(run.JOBS["flat_full.baseline.bc5cdr.seed3"], 3e-5)
+    experiment, _ = run.experiment_for("flat_full_bc5cdr.yaml", overrides)
+    assert experiment.training.encoder_learning_rate == 3e-5 and experiment.training.seed == 3  # a number, not text
+
+
+def test_results_are_means_over_seeds_with_spread_and_runs(accuracy):
+    run, _ = accuracy
+    jobs = run.JOBS
+    details = {"flat.srunear.ncbi_disease": {"status": "done"}}  # an earlier scheme's run: dropped
+    for seed, value in ((1, 70.0), (2, 74.0)):
+        job = jobs[f"flat_full.srunear.ncbi_disease.seed{seed}"]
+        details[job.name] = _done(job, {"flat_full.srunear.ncbi_disease": value})
+    for seed in (1, 2):
+        for k, name in enumerate(run.MULTITASK_SOURCES):
+            if seed == 2 and name == "jnlpba":
+                continue  # seed 2 not finished: no average, no BioRED pick
+            job = jobs[f"multitask.single.{name}.seed{seed}"]
+            known = {"ncbi_disease": ["Disease"], "bc5cdr": ["Chemical", "Disease"], "bc2gm": ["Gene_or_protein"],
+                     "linnaeus": ["Species"], "jnlpba": ["Gene_or_protein"]}[name]
+            biored = {split: {"per_type": {t: {"f1": (10.0 * k if split == "dev" else 100.0 - k)} for t in known}}
+                      for split in ("dev", "test")}
+            details[job.name] = _done(job, {f"multitask.single.{name}": 50.0 + k}, biored=biored)
+    results = run.aggregate({"flat.srunear.ncbi_disease": 1.0, "details": details})
+    assert "flat.srunear.ncbi_disease" not in results and "flat.srunear.ncbi_disease" not in results["details"]
+    assert results["flat_full.srunear.ncbi_disease"] == 72.0
+    assert results["flat_full.srunear.ncbi_disease_std"] == pytest.approx(2.83, abs=0.01)
+    assert results["flat_full.srunear.ncbi_disease_runs"] == [70.0, 74.0]
+    assert results["multitask.single.average_runs"] == [52.0]
+    picks = run.biored_single_picks(results, 1)
+    # chosen on BioRED dev: bc5cdr (dev 10) over ncbi_disease (dev 0) for Disease, jnlpba (40) over bc2gm (20)
+    assert {t: p["model"] for t, p in picks.items()} == {"Chemical": "bc5cdr", "Disease": "bc5cdr",
+                                                        "Gene_or_protein": "jnlpba", "Species": "linnaeus"}
+    assert results["crosscorpus.single.biored.Gene_or_protein_runs"] == [96.0]  # its *test* F1
+    assert run.biored_single_picks(results, 2) == {}
+
+
+def test_the_queue_waits_for_sweeps_and_claims_and_resumes_only_when_asked(accuracy):
+    run, _ = accuracy
+    job = run.JOBS["label_mask.masked.seed1"]
+    results = {"details": {j.name: {"status": "done", "training": {"best_dev_f1": 50.0}}
+                           for j in run.JOBS.values() if j.lr_group == "flat.srunear" and j.is_sweep}}
+    first, waiting = run.next_job([job.name], {"details": {}}, {}, resume=False, retry_failed=False)
+    assert first is None and "waits for the flat.srunear sweep" in waiting[0]
+    assert run.next_job([job.name], results, {}, False, False)[0] == job
+    assert run.next_job([job.name], results, {job.name: {"pid": 1}}, False, False)[0] is None
+    (run.job_folder(job) / "state").mkdir(parents=True)  # an interrupted run's checkpoint
+    none, waiting = run.next_job([job.name], results, {}, resume=False, retry_failed=False)
+    assert none is None and "--resume" in waiting[0]
+    assert run.next_job([job.name], results, {}, resume=True, retry_failed=False)[0] == job
+    results["details"][job.name] = {"status": "failed", "failures": run.MAX_FAILURES}
+    assert run.next_job([job.name], results, {}, True, False)[0] is None
+    assert run.next_job([job.name], results, {}, True, True)[0] == job
+
+
+def test_claims_of_drivers_that_died_are_dropped(accuracy):
+    import os
+    import subprocess
+
+    run, _ = accuracy
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    run.save_claims({"a": {"pid": finished.pid}, "b": {"pid": os.getpid()}})
+    # this test process is no run.py driver (a reused pid does not count), the finished one is gone
+    assert run.live_claims() == {}
+
+
+def test_job_selection_by_prefix_and_unknown_names(accuracy):
+    run, _ = accuracy
+    assert run.select(["genia_full.srunear"]) == [f"genia_full.srunear.seed{s}" for s in run.SEEDS]
+    with pytest.raises(SystemExit, match="no job matches"):
+        run.select(["genia_full.srunear.seed9"])
+
+
+def test_targets_report_ties_within_the_spread_and_misses(accuracy):
+    run, _ = accuracy
+    tables = importlib.import_module("tables")
+    r = {}
+    for key, runs in {"genia_full.srunear.all": [60.0, 62.0], "genia_full.baseline_outermost.all": [58.0, 59.0],
+                      "genia_full.baseline_per_type.all": [59.5, 60.5], "genia_full.srunear.nested": [41.0, 43.0],
+                      "flat_full.srunear.bc5cdr": [80.0, 82.0], "flat_full.baseline.bc5cdr": [81.5, 82.5],
+                      "flat_full.srunear.ncbi_disease": [70.0, 70.2], "flat_full.baseline.ncbi_disease": [75.0, 75.2]}.items():
+        import statistics
+
+        r[key], r[f"{key}_std"], r[f"{key}_runs"] = statistics.mean(runs), statistics.stdev(runs), runs
+    rows = {row[0]: row for row in tables.targets(r)}
+    genia = rows["GENIA all-mention F1 ≥ better flat baseline + 2"]
+    assert "baseline_per_type" in genia[1] and "+1.00" in genia[1] and genia[2] == "missed"
+    assert rows["GENIA nested-mention F1 ≥ 40"][2] == "met"
+    assert tables.compare(r, "flat_full.srunear.bc5cdr", "flat_full.baseline.bc5cdr")[0] == "tie"
+    assert rows["bc5cdr: SRU-NER within spread of the BIO baseline or above"][2] == "met"
+    assert rows["ncbi_disease: SRU-NER within spread of the BIO baseline or above"][2] == "missed"
+    assert tables.mean_std(r, "genia_full.srunear.all") == "61.00 ± 1.41 (2)"
+    assert tables.mean_std(r, "multitask.joint.average") == "–"
+
+
+# --------------------------------------------------------------------------- the baselines (baseline.py)
+
+
+def test_per_type_tagging_keeps_mentions_of_different_types_nested(accuracy):
+    import torch
+
+    baseline = importlib.import_module("baseline")
+    spans = [(0, 4, "DNA"), (1, 2, "protein"), (2, 3, "DNA"), (5, 6, "protein")]
+    per_type = baseline.TagScheme("per_type", ("DNA", "protein"))
+    labels = per_type.word_labels(7, spans)
+    assert labels[1] == [2, 1] and labels[2] == [2, 0]  # inside DNA / begins protein; the inner DNA is lost
+    assert per_type.representable(spans) == 3
+    logits = torch.zeros(7, 6)
+    for word, codes in enumerate(labels):
+        for k, code in enumerate(codes):
+            logits[word, 3 * k + code] = 1.0
+    assert per_type.decode(logits) == [(0, 4, "DNA"), (1, 2, "protein"), (5, 6, "protein")]
+    outermost = baseline.TagScheme("outermost", ("DNA", "protein"))
+    assert outermost.representable(spans) == 2
+    flat = torch.nn.functional.one_hot(torch.tensor(outermost.word_labels(7, spans)), len(outermost.labels)).float()
+    assert outermost.decode(flat) == [(0, 4, "DNA"), (5, 6, "protein")]
+    with pytest.raises(ValueError, match="tagging scheme"):
+        baseline.TagScheme("nested", ("DNA",))
+
+
+def test_per_type_loss_averages_over_labelled_words_and_types(accuracy):
+    import torch
+
+    baseline = importlib.import_module("baseline")
+    scheme = baseline.TagScheme("per_type", ("A", "B"))
+    logits = torch.randn(1, 3, 6)
+    labels = torch.tensor([[[-100, -100], [1, 0], [2, 2]]])
+    expected = torch.stack([torch.nn.functional.cross_entropy(logits[0, w, 3 * k: 3 * k + 3][None], labels[0, w, k][None])
+                            for w in (1, 2) for k in (0, 1)]).mean()
+    assert torch.allclose(scheme.loss(logits, labels), expected)
+
+
+def _one_source_experiment(folder):
+    import yaml
+
+    from helpers import save_tiny_encoder, write_corpora
+    from srunear.experiment import load_experiment
+
+    write_corpora(folder)
+    encoder = save_tiny_encoder(folder / "encoder")
+    splits = {split: f"diseases/{split}.tsv" for split in ("train", "dev", "test")}
+    raw = {"encoder": str(encoder), "training": {"epochs": 2, "batch_size": 8, "seed": 5, "encoder_learning_rate": 1e-3},
+           "sources": [{"name": "diseases", "format": "iob", "paths": splits}]}
+    (folder / "one.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return load_experiment(folder / "one.yaml")
+
+
+@pytest.mark.parametrize("scheme", ["outermost", "per_type"])
+def test_an_interrupted_baseline_resumes_to_the_weights_of_an_uninterrupted_run(accuracy, tmp_path, scheme):
+    import torch
+
+    baseline = importlib.import_module("baseline")
+    experiment = _one_source_experiment(tmp_path)
+    whole, _, _, info = baseline.train_baseline(experiment, scheme, tmp_path / "whole", log=lambda m: None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_epoch_two(message):
+        if message.startswith("baseline epoch 2 step"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        baseline.train_baseline(experiment, scheme, tmp_path / "cut", log=stop_in_epoch_two)
+    resumed, _, _, resumed_info = baseline.train_baseline(experiment, scheme, tmp_path / "cut", log=lambda m: None)
+    assert resumed_info["resumed_after_epoch"] == 1 and len(resumed_info["history"]) == 2
+    assert [h["dev_f1"] for h in resumed_info["history"]] == [h["dev_f1"] for h in info["history"]]
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+# --------------------------------------------------------------------------- BioRED cross-corpus (crosscorpus.py)
+
+
+BIORED = """123|t|BRCA1 in mice.
+123|a|Aspirin helps.
+123\t0\t5\tBRCA1\tGeneOrGeneProduct\t672
+123\t9\t13\tmice\tOrganismTaxon\t10090
+123\t15\t22\tAspirin\tChemicalEntity\tD001241
+123\t0\t5\tBRCA1\tSequenceVariant\tx
+123\tAssociation\tD001241\t672\tNovel
+
+456|t|Cancer
+456|a|in HeLa cells.
+456\t0\t6\tCancer\tDiseaseOrPhenotypicFeature\tD009369
+456\t10\t14\tHeLa\tCellLine\tCVCL_0030
+"""
+
+
+def test_biored_is_scored_at_character_offsets_on_the_four_mapped_types(accuracy, tmp_path):
+    crosscorpus = importlib.import_module("crosscorpus")
+    path = tmp_path / "test.pubtator"
+    path.write_text(BIORED, encoding="utf-8")
+    documents = crosscorpus.biored_documents(path)
+    assert [d.text for d in documents] == ["BRCA1 in mice. Aspirin helps.", "Cancer in HeLa cells."]
+    assert documents[0].gold == {(0, 5, "Gene_or_protein"), (9, 13, "Species"), (15, 22, "Chemical")}
+    assert documents[1].gold == {(0, 6, "Disease")}  # the cell line is not scored
+    assert crosscorpus.scored_types(["Disease", "DNA", "Species"]) == ["Disease", "Species"]
+
+    def ner(texts, batch_size):
+        assert texts == [d.text for d in documents]
+        return [[{"start": 0, "end": 5, "entity_group": "Gene_or_protein"}, {"start": 9, "end": 14, "entity_group": "Species"},
+                 {"start": 15, "end": 22, "entity_group": "DNA"}],
+                [{"start": 0, "end": 6, "entity_group": "Disease"}]]
+
+    predicted = crosscorpus.tag_documents(ner, documents)
+    block = crosscorpus.score_documents(documents, predicted, ["Disease", "Gene_or_protein", "Species"])
+    assert block["per_type"]["Species"]["f1"] == 0.0  # off by one character
+    assert block["per_type"]["Gene_or_protein"]["f1"] == 100.0 and block["per_type"]["Disease"]["f1"] == 100.0
+    assert block["support"] == 3 and block["precision"] == pytest.approx(200 / 3)  # the DNA span is not scored
+    with pytest.raises(ValueError, match="predictions for"):
+        crosscorpus.score_documents(documents, predicted[:1], ["Disease"])

@@ -158,13 +158,14 @@ def test_genia_preset_fills_in_what_the_file_does_not_set(tmp_path, tiny_encoder
     assert load_experiment(path).model == {"half_context": 8} and load_experiment(path).preset is None
 
 
-def test_genia_benchmark_uses_the_preset_with_its_small_budget():
-    experiment = load_experiment(REPO_ROOT / "benchmarks" / "accuracy" / "genia.yaml")
+def test_genia_benchmark_uses_the_preset_on_the_whole_corpus():
+    experiment = load_experiment(REPO_ROOT / "benchmarks" / "accuracy" / "genia_full.yaml")
     assert experiment.preset == "genia"
     assert experiment.model["action_space_dim"] == 10 and experiment.model["half_context"] == 240
     assert experiment.model["token_multiplier"] == 10 and experiment.model["train_token_multiplier"] is True
     assert experiment.sources[0].merge_sentences is False  # the preset, as the GENIA ablation measured
-    assert experiment.training.epochs == 6 and experiment.training.max_train_examples == 1000  # budget overrides
+    assert experiment.training.max_train_examples is None and experiment.training.max_eval_examples is None
+    assert experiment.sources[0].paths["train"].endswith("genia_nested/train.jsonl")
 
 
 def test_label_masks_false_makes_every_source_annotate_every_type(tmp_path, tiny_encoder):
