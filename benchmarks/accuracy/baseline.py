@@ -48,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:
 from srunear.experiment import ExperimentConfig, load_experiment  # noqa: E402
 from srunear.metrics import Span, span_prf  # noqa: E402
 from srunear.splits import SplitData, load_split  # noqa: E402
-from srunear.training import existing_folder, replace_folder  # noqa: E402
+from srunear.training import existing_folder, replace_folder, warmup_then_decay  # noqa: E402
 
 __all__ = ["SCHEMES", "TagScheme", "bio_to_spans", "outermost", "predict_spans", "score_baseline", "spans_to_bio",
            "train_baseline"]
@@ -236,15 +236,6 @@ def score_baseline(gold: list[list[Span]], token_lists, predicted: list[list[Spa
 # --------------------------------------------------------------------------- training
 
 
-def _schedule(warmup: float, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(warmup, 1.0)
-        return max(0.0, (total - step) / max(total - warmup, 1.0))
-
-    return factor
-
-
 def _save_checkpoint(folder: Path, model, optimizer, scheduler, best_state, info: dict[str, Any]) -> None:
     """Everything a resumed run needs after a finished epoch, swapped in atomically."""
     temporary = folder / f"{CHECKPOINT}.tmp"
@@ -287,8 +278,8 @@ def train_baseline(experiment: ExperimentConfig, scheme: str = "outermost", outp
     steps_per_epoch = math.ceil(len(rows) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.encoder_learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.encoder_warmup_epochs * steps_per_epoch,
-                                                                       total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_then_decay(config.encoder_warmup_epochs * steps_per_epoch, total_steps))
     dev_tokens, dev_gold = dev.dataset["tokens"], gold_spans(dev.dataset)
     info: dict[str, Any] = {"scheme": scheme, "types": list(tags.types), "train_sentences": len(rows),
                             "dev_sentences": len(dev_tokens), "best_epoch": 0, "best_dev_f1": -1.0, "history": [],

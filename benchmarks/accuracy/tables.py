@@ -90,31 +90,29 @@ def targets(r: dict[str, Any]) -> list[list[str]]:
         rows.append(["GENIA nested-mention F1 ≥ 40", mean_std(r, "genia_full.srunear.nested"),
                      "met" if r["genia_full.srunear.nested"] >= 40 else "missed"])
     for corpus in ("ncbi_disease", "bc5cdr"):
-        key, other = f"flat_full.srunear.{corpus}", f"flat_full.baseline.{corpus}"
-        if key in r and other in r:
-            verdict, difference = compare(r, key, other)
-            status = "–" if verdict == "–" else "missed" if verdict == "worse" else "met"
-            rows.append([f"{corpus}: SRU-NER within spread of the BIO baseline or above",
-                         f"{mean_std(r, key)} vs {mean_std(r, other)} ({verdict}, {difference:+.2f})", status])
+        rows += _versus(r, f"{corpus}: SRU-NER within spread of the BIO baseline or above",
+                        f"flat_full.srunear.{corpus}", f"flat_full.baseline.{corpus}", must_win=False)
     m, u, f = "label_mask.masked.bc5cdr", "label_mask.unmasked.bc5cdr", "label_mask.full.bc5cdr"
     if m in r and u in r:
         rows.append(["label masks: masked ≥ unmasked + 10", f"{r[m] - r[u]:+.2f}", "met" if r[m] - r[u] >= 10 else "missed"])
     if m in r and f in r:
         rows.append(["label masks: masked within 5 of full labels", f"{r[m] - r[f]:+.2f}",
                      "met" if r[m] >= r[f] - 5 else "missed"])
-    j, s = "multitask.joint.average", "multitask.single.average"
-    if j in r and s in r:
-        verdict, difference = compare(r, j, s)
-        rows.append(["multi-task: joint ≥ single-corpus models, in-domain average",
-                     f"{mean_std(r, j)} vs {mean_std(r, s)} ({verdict}, {difference:+.2f})",
-                     "–" if verdict == "–" else "missed" if verdict == "worse" else "met"])
-    j, s = "crosscorpus.joint.biored.average", "crosscorpus.single.biored.average"
-    if j in r and s in r:
-        verdict, difference = compare(r, j, s)
-        rows.append(["multi-task: joint better on BioRED, average of four types",
-                     f"{mean_std(r, j)} vs {mean_std(r, s)} ({verdict}, {difference:+.2f})",
-                     "–" if verdict == "–" else "met" if verdict == "better" else "missed"])
+    rows += _versus(r, "multi-task: joint ≥ single-corpus models, in-domain average", "multitask.joint.average",
+                    "multitask.single.average", must_win=False)
+    rows += _versus(r, "multi-task: joint better on BioRED, average of four types", "crosscorpus.joint.biored.average",
+                    "crosscorpus.single.biored.average", must_win=True)
     return rows
+
+
+def _versus(r: dict[str, Any], target: str, key: str, other: str, must_win: bool) -> list[list[str]]:
+    """A target row comparing two keys: met when ``key`` is better (``must_win``) or not worse (a tie counts)."""
+    if key not in r or other not in r:
+        return []
+    verdict, difference = compare(r, key, other)
+    met = verdict == "better" if must_win else verdict != "worse"
+    return [[target, f"{mean_std(r, key)} vs {mean_std(r, other)} ({verdict}, {difference:+.2f})",
+             "–" if verdict == "–" else "met" if met else "missed"]]
 
 
 def _sweep_lines(r: dict[str, Any]) -> list[str]:
