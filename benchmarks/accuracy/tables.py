@@ -222,7 +222,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [*markdown_table_lines(["BioRED type", "joint model", "best single-corpus model", "single model(s) picked"],
                                     rows), ""]
 
-    lines += ["## Runs", "", "Wall time and machine of every run (also in `details` of accuracy.json).", ""]
+    lines += ["## Runs", "", "Training time (all epochs, across interruptions) and machine of every run; `details` of "
+              "accuracy.json also has each run's wall time, prediction times and dev curve.", ""]
     rows = []
     details = r.get("details", {})
     for name in run.JOBS:
@@ -230,11 +231,11 @@ def markdown(r: dict[str, Any]) -> str:
         if not d:
             continue
         machine = d.get("machine", {})
-        rows.append([name, d.get("status"), f"{d['encoder_learning_rate']:g}" if "encoder_learning_rate" in d else "–",
-                     f"{d['wall_s'] / 60:.0f} min" if "wall_s" in d else "–", _dev_curve([d]) if "training" in d else "–",
+        rows.append([name, d.get("status"), run._lr_name(d["encoder_learning_rate"]) if "encoder_learning_rate" in d else "–",
+                     _train_minutes([d]) if "training" in d else "–", _dev_curve([d]) if "training" in d else "–",
                      f"{machine.get('cpu', '–')}, {machine.get('torch_threads', '–')} thread(s)" if machine else "–",
                      d.get("finished", "–")])
-    lines += markdown_table_lines(["job", "status", "encoder lr", "wall time", "dev F1, last epochs", "machine",
+    lines += markdown_table_lines(["job", "status", "encoder lr", "training time", "dev F1, last epochs", "machine",
                                    "finished"], rows)
     return "\n".join(lines) + "\n"
 
