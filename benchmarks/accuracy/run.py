@@ -91,7 +91,7 @@ class Job:
         return self.lr is not None
 
 
-def _lr_name(lr: float) -> str:
+def lr_name(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-")
 
 
@@ -106,7 +106,7 @@ def build_jobs() -> dict[str, Job]:
                      ("genia", "baseline_per_type", "baseline", "genia_full.yaml", "per_type")]
     for target, system, kind, config, scheme in sweep_systems:  # the flat systems first: most jobs wait for them
         for lr in SWEEP_LRS:
-            jobs.append(Job(f"sweep.{target}.{system}.lr{_lr_name(lr)}", kind, config, 1, f"{target}.{system}",
+            jobs.append(Job(f"sweep.{target}.{system}.lr{lr_name(lr)}", kind, config, 1, f"{target}.{system}",
                             scheme=scheme, overrides=SWEEP_OVERRIDES, lr=lr))
     for seed in SEEDS:
         s = f"seed{seed}"
@@ -222,11 +222,11 @@ def sweep_table(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         entry = table.setdefault(job.lr_group, {"dev_f1": {}, "chosen": None})
         details = results.get("details", {}).get(job.name, {})
         if details.get("status") == "done":
-            entry["dev_f1"][_lr_name(job.lr)] = details["training"]["best_dev_f1"]
+            entry["dev_f1"][lr_name(job.lr)] = details["training"]["best_dev_f1"]
     for entry in table.values():
         if len(entry["dev_f1"]) == len(SWEEP_LRS):
             # the best dev F1; of equal ones the smaller rate
-            entry["chosen"] = max(SWEEP_LRS, key=lambda lr: (round(entry["dev_f1"][_lr_name(lr)], 6), -lr))
+            entry["chosen"] = max(SWEEP_LRS, key=lambda lr: (round(entry["dev_f1"][lr_name(lr)], 6), -lr))
     return table
 
 

@@ -119,11 +119,11 @@ def _sweep_lines(r: dict[str, Any]) -> list[str]:
     sweep = r.get("details", {}).get("sweep", {})
     rows = []
     for group, entry in sweep.items():
-        cells = [f"{entry['dev_f1'][run._lr_name(lr)]:.2f}" if run._lr_name(lr) in entry["dev_f1"] else "–"
+        cells = [f"{entry['dev_f1'][run.lr_name(lr)]:.2f}" if run.lr_name(lr) in entry["dev_f1"] else "–"
                  for lr in run.SWEEP_LRS]
         chosen = entry.get("chosen")
-        rows.append([group, *cells, run._lr_name(chosen) if chosen is not None else "–"])
-    return markdown_table_lines(["system", *(f"lr {run._lr_name(lr)}" for lr in run.SWEEP_LRS), "chosen"], rows)
+        rows.append([group, *cells, run.lr_name(chosen) if chosen is not None else "–"])
+    return markdown_table_lines(["system", *(f"lr {run.lr_name(lr)}" for lr in run.SWEEP_LRS), "chosen"], rows)
 
 
 def _budget(config: str) -> str:
@@ -231,7 +231,7 @@ def markdown(r: dict[str, Any]) -> str:
         if not d:
             continue
         machine = d.get("machine", {})
-        rows.append([name, d.get("status"), run._lr_name(d["encoder_learning_rate"]) if "encoder_learning_rate" in d else "–",
+        rows.append([name, d.get("status"), run.lr_name(d["encoder_learning_rate"]) if "encoder_learning_rate" in d else "–",
                      _train_minutes([d]) if "training" in d else "–", _dev_curve([d]) if "training" in d else "–",
                      f"{machine.get('cpu', '–')}, {machine.get('torch_threads', '–')} thread(s)" if machine else "–",
                      d.get("finished", "–")])
