@@ -84,7 +84,13 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
     sweeps = [j for j in run.JOBS.values() if j.is_sweep]
     assert {j.lr_group for j in sweeps} == {"flat.srunear", "flat.baseline", "genia.srunear",
                                             "genia.baseline_outermost", "genia.baseline_per_type"}
-    assert all(sorted(j.lr for j in sweeps if j.lr_group == g) == list(run.SWEEP_LRS) for g in {j.lr_group for j in sweeps})
+    groups = {j.lr_group for j in sweeps}
+    assert all(sorted(j.lr for j in sweeps if j.lr_group == g and j.lr) == list(run.SWEEP_LRS) for g in groups)
+    # SRU-NER's decoder: the files' rate is the first stage's run, the other rates a second stage
+    decoder = {g: sorted(j.decoder_lr for j in sweeps if j.lr_group == g and j.decoder_lr) for g in groups}
+    others = sorted(set(run.SWEEP_DECODER_LRS) - {run.FILE_DECODER_LR})
+    assert decoder == {"flat.srunear": others, "genia.srunear": others, "flat.baseline": [],
+                       "genia.baseline_outermost": [], "genia.baseline_per_type": []}
     names = list(run.JOBS)
     assert max(names.index(j.name) for j in sweeps) < min(names.index(n) for n, j in run.JOBS.items() if not j.is_sweep)
     by_result = {}
@@ -111,21 +117,61 @@ def test_single_corpus_models_take_the_joint_models_optimiser_steps(accuracy):
                                                                               joint.training.epochs) == (125, 8)
 
 
-def test_each_system_trains_at_the_rate_its_own_dev_sweep_chose(accuracy):
+def test_each_system_trains_at_the_rates_its_own_dev_sweep_chose(accuracy):
     run, _ = accuracy
     details = {}
     for job in run.JOBS.values():
         if job.lr_group == "flat.baseline" and job.is_sweep:
             details[job.name] = {"status": "done", "training": {"best_dev_f1": {3e-5: 70.0, 1e-4: 75.0, 3e-4: 75.0, 1e-3: 20.0}[job.lr]}}
-        if job.lr_group == "flat.srunear" and job.is_sweep and job.lr != 3e-4:
-            details[job.name] = {"status": "done", "training": {"best_dev_f1": 60.0}}
+        if job.lr_group == "flat.srunear" and job.lr is not None and job.lr != 3e-4:
+            details[job.name] = {"status": "done", "training": {"best_dev_f1": 60.0 + job.lr}}
     results = {"details": details}
-    assert run.learning_rate(run.JOBS["flat_full.baseline.bc5cdr.seed3"], results) == 1e-4  # a tie goes to the smaller
-    assert run.learning_rate(run.JOBS["flat_full.srunear.bc5cdr.seed3"], results) is None  # one rate still running
-    assert run.learning_rate(run.JOBS["sweep.flat.srunear.lr3e-4"], results) == 3e-4
-    overrides = run.job_overrides(run.JOBS["flat_full.baseline.bc5cdr.seed3"], 3e-5)
+    srunear = run.JOBS["flat_full.srunear.bc5cdr.seed3"]
+    assert run.learning_rates(run.JOBS["flat_full.baseline.bc5cdr.seed3"], results) == run.Rates(1e-4)  # tie: smaller
+    assert run.learning_rates(srunear, results) is None  # one encoder rate still running
+    assert run.learning_rates(run.JOBS["sweep.flat.srunear.lr3e-4"], results) == run.Rates(3e-4)
+    assert run.learning_rates(run.JOBS["sweep.flat.srunear.dec1e-3"], results) is None  # waits for the first stage
+    details["sweep.flat.srunear.lr3e-4"] = {"status": "done", "training": {"best_dev_f1": 59.0}}
+    # encoder 1e-3 chosen (60.001); the second stage tries the decoder rates there
+    assert run.learning_rates(run.JOBS["sweep.flat.srunear.dec1e-3"], results) == run.Rates(1e-3, 1e-3)
+    assert run.learning_rates(srunear, results) is None  # the decoder stage still running
+    for rate, f1 in ((3e-4, 50.0), (1e-3, 61.0), (1e-2, 61.0)):
+        details[f"sweep.flat.srunear.dec{run.lr_name(rate)}"] = {
+            "status": "done", "encoder_learning_rate": 1e-3, "training": {"best_dev_f1": f1}}
+    assert run.sweep_table(results)["flat.srunear"]["decoder_dev_f1"] == {"3e-4": 50.0, "1e-3": 61.0, "3e-3": 60.001,
+                                                                        "1e-2": 61.0}
+    assert run.learning_rates(srunear, results) == run.Rates(1e-3, 1e-3)  # of the tied decoder rates the smaller
+    details["sweep.flat.srunear.dec1e-3"]["encoder_learning_rate"] = 3e-4  # run before the first stage was redone
+    assert run.learning_rates(srunear, results) is None
+    overrides = run.job_overrides(run.JOBS["flat_full.srunear.bc5cdr.seed3"], run.Rates(3e-5, 1e-2))
     experiment, _ = run.experiment_for("flat_full_bc5cdr.yaml", overrides)
     assert experiment.training.encoder_learning_rate == 3e-5 and experiment.training.seed == 3  # a number, not text
+    assert experiment.training.decoder_learning_rate == 1e-2
+    baseline, _ = run.experiment_for("flat_full_bc5cdr.yaml", run.job_overrides(srunear, run.Rates(3e-5)))
+    assert baseline.training.decoder_learning_rate == run.FILE_DECODER_LR
+
+
+def test_every_srunear_experiment_file_starts_at_the_sweeps_decoder_rate(accuracy):
+    run, _ = accuracy
+    for config in {job.config for job in run.JOBS.values() if job.kind != "baseline"}:
+        experiment, _ = run.experiment_for(config)
+        assert experiment.training.decoder_learning_rate == run.FILE_DECODER_LR, config
+
+
+def test_a_checkpoint_trained_at_other_rates_is_not_resumed(accuracy):
+    run, _ = accuracy
+    job = run.JOBS["genia_full.srunear.seed2"]
+    run.check_checkpoint_rates(job, run.Rates(3e-4, 3e-3))
+    (run.job_folder(job) / "state").mkdir()
+    run.check_checkpoint_rates(job, run.Rates(3e-4, 3e-3))  # the same rates: the checkpoint stays
+    assert (run.job_folder(job) / "state").is_dir()
+    run.check_checkpoint_rates(job, run.Rates(3e-4, 1e-3))
+    assert not (run.job_folder(job) / "state").exists()
+    assert "starting over" in run.LOG.read_text()
+    (run.job_folder(job) / "rates.json").unlink()
+    (run.job_folder(job) / "state").mkdir()  # a checkpoint whose rates were never recorded
+    run.check_checkpoint_rates(job, run.Rates(3e-4, 1e-3))
+    assert not (run.job_folder(job) / "state").exists()
 
 
 def test_results_are_means_over_seeds_with_spread_and_runs(accuracy):
@@ -162,7 +208,8 @@ def test_results_are_means_over_seeds_with_spread_and_runs(accuracy):
 def test_the_queue_waits_for_sweeps_and_claims_and_resumes_only_when_asked(accuracy):
     run, _ = accuracy
     job = run.JOBS["label_mask.masked.seed1"]
-    results = {"details": {j.name: {"status": "done", "training": {"best_dev_f1": 50.0}}
+    # all rates tie at 50: the smallest encoder rate is chosen, the decoder stage ran there
+    results = {"details": {j.name: {"status": "done", "training": {"best_dev_f1": 50.0}, "encoder_learning_rate": 3e-5}
                            for j in run.JOBS.values() if j.lr_group == "flat.srunear" and j.is_sweep}}
     first, waiting = run.next_job([job.name], {"details": {}}, {}, resume=False, retry_failed=False)
     assert first is None and "waits for the flat.srunear sweep" in waiting[0]

