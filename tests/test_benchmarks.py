@@ -158,22 +158,27 @@ def test_every_srunear_experiment_file_starts_at_the_sweeps_decoder_rate(accurac
         assert experiment.training.decoder_learning_rate == run.FILE_DECODER_LR, config
 
 
-def test_a_checkpoint_trained_at_other_rates_is_not_resumed(accuracy):
+def test_a_checkpoint_trained_with_other_settings_is_not_resumed(accuracy):
     run, _ = accuracy
     job = run.JOBS["genia_full.srunear.seed2"]
-    run.check_checkpoint_rates(job, run.Rates(3e-4, 3e-3))
+    experiment, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4, 3e-3)))
+    settings = run.run_settings(experiment, run.Rates(3e-4, 3e-3))
+    assert settings["training.epochs"] == experiment.training.epochs and settings["model.action_space_dim"] == 10
+    run.check_checkpoint_settings(job, settings)
     (run.job_folder(job) / "state").mkdir()
-    run.check_checkpoint_rates(job, run.Rates(3e-4, 3e-3))  # the same rates: the checkpoint stays
+    run.check_checkpoint_settings(job, dict(settings))  # the same settings: the checkpoint stays
     assert (run.job_folder(job) / "state").is_dir()
-    run.check_checkpoint_rates(job, run.Rates(3e-4, 1e-3))
+    longer, _ = run.experiment_for(job.config, [*run.job_overrides(job, run.Rates(3e-4, 3e-3)), "training.epochs=9"])
+    run.check_checkpoint_settings(job, run.run_settings(longer, run.Rates(3e-4, 3e-3)))
     assert not (run.job_folder(job) / "state").exists()
-    assert "starting over" in run.LOG.read_text()
-    (run.job_folder(job) / "rates.json").unlink()
-    (run.job_folder(job) / "state").mkdir()  # a checkpoint whose rates were never recorded
-    run.check_checkpoint_rates(job, run.Rates(3e-4, 1e-3))
+    assert f"training.epochs {experiment.training.epochs} -> 9" in run.LOG.read_text()
+    (run.job_folder(job) / "state").mkdir()
+    run.check_checkpoint_settings(job, run.run_settings(longer, run.Rates(3e-4, 1e-3)))  # another decoder rate
     assert not (run.job_folder(job) / "state").exists()
-
-
+    (run.job_folder(job) / "settings.json").unlink()
+    (run.job_folder(job) / "state").mkdir()  # a checkpoint whose settings were never recorded
+    run.check_checkpoint_settings(job, settings)
+    assert not (run.job_folder(job) / "state").exists() and "not recorded" in run.LOG.read_text()
 def test_results_are_means_over_seeds_with_spread_and_runs(accuracy):
     run, _ = accuracy
     jobs = run.JOBS

@@ -16,7 +16,8 @@ claims its next job under a file lock, so the two cores stay busy without runnin
 Every training checkpoints each finished epoch. A job that was interrupted (a killed session, a
 reboot) continues from its last finished epoch with `--resume`, ending with the results of an
 uninterrupted run; without `--resume` the driver refuses to touch it. A checkpoint trained at
-other learning rates than the job's (its folder's rates.json) is not resumed: the job starts over. After every job its
+other settings than the job's (rates, training and model settings: its folder's settings.json) is
+not resumed: the job starts over. After every job its
 scores are merged into benchmarks/results/accuracy.json (under the lock, written atomically) and
 the tables (accuracy.md) are rewritten. Top-level keys are test F1 (0-100) means over the
 seeds finished so far, with `KEY_std` (sample standard deviation; 0 for one seed) and
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -509,17 +511,27 @@ def job_overrides(job: Job, rates: Rates) -> list[str]:
     return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={rates.encoder:.1e}", *decoder]
 
 
-def check_checkpoint_rates(job: Job, rates: Rates) -> None:
-    """A checkpoint trained at other rates (the sweep was redone since) is not resumed: the job starts over."""
+def run_settings(experiment, rates: Rates) -> dict[str, Any]:
+    """What a checkpoint is trained with, flat: the rates, every training setting (epochs, schedule, seed...) and
+    every model setting."""
+    training = json.loads(json.dumps(dataclasses.asdict(experiment.training), default=list))  # tuples as lists
+    return {"encoder_learning_rate": rates.encoder, "decoder_learning_rate": rates.decoder,
+            **{f"training.{k}": v for k, v in training.items()}, **{f"model.{k}": v for k, v in experiment.model.items()}}
+
+
+def check_checkpoint_settings(job: Job, settings: dict[str, Any]) -> None:
+    """A checkpoint trained with other settings (the sweep was redone, an experiment file changed) is not resumed:
+    its schedule and weights belong to another run, so the job starts over."""
     folder = job_folder(job)
-    stamp = folder / "rates.json"
-    wanted = {"encoder": rates.encoder, "decoder": rates.decoder}
-    if folder.is_dir() and (not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != wanted):
-        found = json.loads(stamp.read_text(encoding="utf-8")) if stamp.is_file() else "not recorded"
-        log(f"{job.name}: the checkpoint in {folder} was trained at rates {found}, not {wanted}; starting over")
+    stamp = folder / "settings.json"
+    found = json.loads(stamp.read_text(encoding="utf-8")) if stamp.is_file() else None
+    if folder.is_dir() and found != settings:
+        why = "its settings were not recorded" if found is None else "changed: " + ", ".join(
+            f"{k} {found.get(k)!r} -> {settings.get(k)!r}" for k in sorted({*found, *settings}) if found.get(k) != settings.get(k))
+        log(f"{job.name}: the checkpoint in {folder} was trained with other settings ({why}); starting over")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(stamp, wanted)
+    write_json(stamp, settings)
 
 
 def run_job(name: str) -> None:
@@ -538,7 +550,7 @@ def run_job(name: str) -> None:
         + ("" if decoder_lr is None else f", decoder lr {decoder_lr:g}") + ")")
     prepare_data(experiment.base_dir)
     folder = job_folder(job)
-    check_checkpoint_rates(job, rates)
+    check_checkpoint_settings(job, run_settings(experiment, rates))
     details: dict[str, Any] = {"kind": job.kind, "config": f"benchmarks/accuracy/{job.config}", "seed": job.seed,
                                "encoder_learning_rate": rates.encoder, "decoder_learning_rate": decoder_lr,
                                "overrides": job_overrides(job, rates),
