@@ -94,8 +94,11 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
     names = list(run.JOBS)
     assert max(names.index(j.name) for j in sweeps) < min(names.index(n) for n, j in run.JOBS.items() if not j.is_sweep)
     by_result = {}
+    pilots = [job for job in run.JOBS.values() if job.result.startswith(run.PILOT + ".")]
+    assert [(j.result, j.seed, j.overrides) for j in pilots] == [
+        (f"{run.PILOT}.srunear", 1, ("training.epochs=5",)), (f"{run.PILOT}.baseline_outermost", 1, ("training.epochs=5",))]
     for job in run.JOBS.values():
-        if not job.is_sweep:
+        if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)
             assert run.JOBS[job.name].lr_group in {j.lr_group for j in sweeps}
     assert all(seeds == list(run.SEEDS) for seeds in by_result.values())
