@@ -22,7 +22,8 @@ was started from.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field, fields
+import json
+from dataclasses import asdict, dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,12 @@ class ExperimentConfig:
 
     def encoder_path(self) -> str:
         return resolve_encoder(self.encoder, self.config_dir)
+
+    def settings(self) -> dict[str, Any]:
+        """Every training and model setting, flat (``training.epochs``, ``model.half_context``...) and JSON-ready:
+        what a checkpoint records, so that a resumed run can tell it is the same run."""
+        training = json.loads(json.dumps(asdict(self.training), default=list))  # tuples as lists
+        return {**{f"training.{k}": v for k, v in training.items()}, **{f"model.{k}": v for k, v in self.model.items()}}
 
     def sources_with_split(self, split: str) -> list[SourceConfig]:
         return [source for source in self.sources if split in source.splits()]

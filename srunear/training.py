@@ -11,7 +11,9 @@ average dev F1 goes to OUTPUT/best, the training state to OUTPUT/state; both are
 temporary folder first and renamed into place, so a crash never leaves half a checkpoint.
 Because an epoch's data depends only on (seed, epoch) and the RNG states are checkpointed,
 `--resume` continues from the last finished epoch and ends with the same results as a run that
-was never interrupted.
+was never interrupted. The checkpoint records the run's settings, and `--resume` refuses to go on
+under other ones (more epochs, another seed...), naming what changed: the result would be a mix
+of two runs.
 """
 
 from __future__ import annotations
@@ -146,6 +148,24 @@ class TrainerState:
     epochs_without_improvement: int = 0
     best_report: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)  # `ExperimentConfig.settings()` of the run ({}: not recorded)
+
+
+# Settings a resumed run may change: they do not alter what the finished epochs did or what the next ones do.
+RESUMABLE_CHANGES = frozenset({"training.eval_batch_size", "training.patience"})
+
+
+def check_resume_settings(recorded: dict[str, Any], wanted: dict[str, Any], output_dir: Path) -> None:
+    """Refuse to continue a checkpoint under other settings: its schedule, data order and weights belong to the
+    run that wrote it, and a mix of two runs would be neither. Checkpoints that recorded none pass."""
+    if not recorded:
+        return
+    changed = [key for key in sorted({*recorded, *wanted})
+               if key not in RESUMABLE_CHANGES and recorded.get(key) != wanted.get(key)]
+    if changed:
+        shown = "; ".join(f"{key}: {recorded.get(key)!r} in the checkpoint, {wanted.get(key)!r} now" for key in changed)
+        raise ValueError(f"{output_dir / 'state'} was trained with other settings ({shown}); --resume continues a run "
+                         "only under the settings it started with: set them back, or train into a new --output-dir")
 
 
 def replace_folder(temporary: Path, final: Path) -> None:
@@ -348,6 +368,8 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
             restore_folder(output_dir / folder)
     accelerator.wait_for_everyone()
     state = load_checkpoint(accelerator, output_dir) if resume else TrainerState()
+    check_resume_settings(state.settings, experiment.settings(), output_dir)
+    state.settings = experiment.settings()
     if accelerator.is_main_process:
         if resume:
             truncate_metrics(metrics_path, state.epoch)

@@ -274,6 +274,8 @@ def test_resume_after_kill_gives_the_same_run(tmp_path, tiny_encoder):
 
     run_script(sys.executable, "train.py", str(config), "--output-dir", str(killed), "--resume", *overrides, env={"OMP_NUM_THREADS": "1"})
     assert comparable(read_metrics(killed)) == comparable(read_metrics(straight))
+    recorded = json.loads(state_file.read_text())["settings"]
+    assert recorded["training.epochs"] == 3 and recorded["training.steps_per_epoch"] == 25
     for folder in ("best", "state"):
         a, b = load_file(straight / folder / "model.safetensors"), load_file(killed / folder / "model.safetensors")
         assert a.keys() == b.keys()
@@ -403,3 +405,17 @@ def test_invalid_yaml_names_the_file_and_line(tmp_path):
     bom = tmp_path / "bom.yaml"
     bom.write_bytes(b"\xef\xbb\xbf" + (REPO_ROOT / "examples" / "shared_biomed.yaml").read_bytes())
     assert load_experiment(bom).source_names == ["ncbi_disease", "bc5cdr_chem", "linnaeus"]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    from srunear.training import check_resume_settings
+
+    recorded = load_experiment(write_experiment(tmp_path, "unused"), ["training.epochs=5"]).settings()
+    assert recorded["training.epochs"] == 5 and recorded["model.half_context"] == 8
+    check_resume_settings(recorded, dict(recorded), tmp_path)  # the same run
+    check_resume_settings({}, recorded, tmp_path)  # a checkpoint of an earlier version, which recorded none
+    harmless = {**recorded, "training.eval_batch_size": 7, "training.patience": 2}
+    check_resume_settings(recorded, harmless, tmp_path)
+    longer = {**recorded, "training.epochs": 10, "training.seed": 4}
+    with pytest.raises(ValueError, match=r"training\.epochs: 5 in the checkpoint, 10 now; training\.seed: .*new --output-dir"):
+        check_resume_settings(recorded, longer, tmp_path)

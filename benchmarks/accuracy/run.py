@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
@@ -518,11 +517,8 @@ def job_overrides(job: Job, rates: Rates) -> list[str]:
 
 
 def run_settings(experiment, rates: Rates) -> dict[str, Any]:
-    """What a checkpoint is trained with, flat: the rates, every training setting (epochs, schedule, seed...) and
-    every model setting."""
-    training = json.loads(json.dumps(dataclasses.asdict(experiment.training), default=list))  # tuples as lists
-    return {"encoder_learning_rate": rates.encoder, "decoder_learning_rate": rates.decoder,
-            **{f"training.{k}": v for k, v in training.items()}, **{f"model.{k}": v for k, v in experiment.model.items()}}
+    """What a checkpoint is trained with, flat: the rates and every training and model setting."""
+    return {"encoder_learning_rate": rates.encoder, "decoder_learning_rate": rates.decoder, **experiment.settings()}
 
 
 def check_checkpoint_settings(job: Job, settings: dict[str, Any]) -> None:
