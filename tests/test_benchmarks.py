@@ -390,3 +390,18 @@ def test_biored_is_scored_at_character_offsets_on_the_four_mapped_types(accuracy
     assert block["support"] == 3 and block["precision"] == pytest.approx(200 / 3)  # the DNA span is not scored
     with pytest.raises(ValueError, match="predictions for"):
         crosscorpus.score_documents(documents, predicted[:1], ["Disease"])
+
+
+def test_the_word_split_benchmark_reads_an_experiment_file_on_the_shared_corpora(accuracy, shared_data):
+    from srunear.experiment import load_experiment
+
+    sys.modules.pop("pipeline_words", None)
+    pipeline_words = importlib.import_module("pipeline_words")
+    try:
+        for flag in (False, True):
+            experiment = load_experiment(pipeline_words.experiment_file(flag, shared_data))
+            experiment.check_paths()  # fails, naming the file, when a corpus file is missing
+            assert experiment.sources[0].pipeline_words is flag
+            assert (experiment.training.max_train_examples, experiment.training.epochs) == (1000, 6)
+    finally:
+        sys.modules.pop("pipeline_words", None)
