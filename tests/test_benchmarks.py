@@ -165,18 +165,19 @@ def test_a_checkpoint_trained_with_other_settings_is_not_resumed(accuracy):
     run, _ = accuracy
     job = run.JOBS["genia_full.srunear.seed2"]
     experiment, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4, 3e-3)))
-    settings = run.run_settings(experiment, run.Rates(3e-4, 3e-3))
+    settings = experiment.settings()
     assert settings["training.epochs"] == experiment.training.epochs and settings["model.action_space_dim"] == 10
     run.check_checkpoint_settings(job, settings)
     (run.job_folder(job) / "state").mkdir()
     run.check_checkpoint_settings(job, dict(settings))  # the same settings: the checkpoint stays
     assert (run.job_folder(job) / "state").is_dir()
     longer, _ = run.experiment_for(job.config, [*run.job_overrides(job, run.Rates(3e-4, 3e-3)), "training.epochs=9"])
-    run.check_checkpoint_settings(job, run.run_settings(longer, run.Rates(3e-4, 3e-3)))
+    run.check_checkpoint_settings(job, longer.settings())
     assert not (run.job_folder(job) / "state").exists()
     assert f"training.epochs {experiment.training.epochs} -> 9" in run.LOG.read_text()
     (run.job_folder(job) / "state").mkdir()
-    run.check_checkpoint_settings(job, run.run_settings(longer, run.Rates(3e-4, 1e-3)))  # another decoder rate
+    other_rate, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4, 1e-3)))
+    run.check_checkpoint_settings(job, other_rate.settings())  # another decoder rate
     assert not (run.job_folder(job) / "state").exists()
     (run.job_folder(job) / "settings.json").unlink()
     (run.job_folder(job) / "state").mkdir()  # a checkpoint whose settings were never recorded

@@ -516,14 +516,10 @@ def job_overrides(job: Job, rates: Rates) -> list[str]:
     return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={rates.encoder:.1e}", *decoder]
 
 
-def run_settings(experiment, rates: Rates) -> dict[str, Any]:
-    """What a checkpoint is trained with, flat: the rates and every training and model setting."""
-    return {"encoder_learning_rate": rates.encoder, "decoder_learning_rate": rates.decoder, **experiment.settings()}
-
-
 def check_checkpoint_settings(job: Job, settings: dict[str, Any]) -> None:
-    """A checkpoint trained with other settings (the sweep was redone, an experiment file changed) is not resumed:
-    its schedule and weights belong to another run, so the job starts over."""
+    """A checkpoint trained with other settings (`ExperimentConfig.settings()`, which hold the swept rates too:
+    the sweep was redone, an experiment file changed) is not resumed: its schedule and weights belong to another
+    run, so the job starts over."""
     folder = job_folder(job)
     stamp = folder / "settings.json"
     found = json.loads(stamp.read_text(encoding="utf-8")) if stamp.is_file() else None
@@ -552,7 +548,7 @@ def run_job(name: str) -> None:
         + ("" if decoder_lr is None else f", decoder lr {decoder_lr:g}") + ")")
     prepare_data(experiment.base_dir)
     folder = job_folder(job)
-    check_checkpoint_settings(job, run_settings(experiment, rates))
+    check_checkpoint_settings(job, experiment.settings())
     details: dict[str, Any] = {"kind": job.kind, "config": f"benchmarks/accuracy/{job.config}", "seed": job.seed,
                                "encoder_learning_rate": rates.encoder, "decoder_learning_rate": decoder_lr,
                                "overrides": job_overrides(job, rates),
