@@ -110,6 +110,8 @@ class TrainingConfig:
                 raise ValueError(f"training.{name} must be a positive integer or null, got {value!r}")
         if not isinstance(self.label_masks, bool):
             raise ValueError(f"training.label_masks must be true or false, got {self.label_masks!r}")
+        if self.mixed_precision is False:  # YAML reads an unquoted `no` as false
+            self.mixed_precision = "no"
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"training.mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if isinstance(self.sampling, str) and self.sampling not in ("inverse_size", "proportional", "uniform"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import pytest
@@ -231,6 +232,61 @@ def test_the_queue_waits_for_sweeps_and_claims_and_resumes_only_when_asked(accur
     results["details"][job.name] = {"status": "failed", "failures": run.MAX_FAILURES}
     assert run.next_job([job.name], results, {}, True, False)[0] is None
     assert run.next_job([job.name], results, {}, True, True)[0] == job
+
+
+def test_runs_on_a_gpu_train_in_full_precision_as_on_the_cpu(accuracy):
+    run, _ = accuracy
+    job = run.JOBS["label_mask.masked.seed2"]
+    on_gpu, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4), gpu=True))
+    on_cpu, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4), gpu=False))
+    assert on_gpu.training.mixed_precision == "no"  # auto would be bf16 on a GPU
+    assert on_cpu.training.mixed_precision == "auto"  # full precision there; the checkpoints' stamps unchanged
+    assert {k: v for k, v in on_gpu.settings().items() if k != "training.mixed_precision"} == \
+        {k: v for k, v in on_cpu.settings().items() if k != "training.mixed_precision"}
+
+
+def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_other_rates(accuracy, tmp_path, monkeypatch):
+    run, _ = accuracy
+    sweep = {j.name: {"status": "done", "training": {"best_dev_f1": 50.0}, "encoder_learning_rate": 3e-5}
+             for j in run.JOBS.values() if j.lr_group in ("flat.srunear", "flat.baseline") and j.is_sweep}
+    run.save_results({"details": dict(sweep)})  # here every rate ties: the smallest of each is chosen
+    jobs = [run.JOBS[f"label_mask.masked.seed{seed}"] for seed in (1, 2, 3)]
+    baseline = run.JOBS["flat_full.baseline.bc5cdr.seed2"]
+    there = {"details": {**sweep,
+                         jobs[0].name: _done(jobs[0], {"label_mask.masked": 70.0}),
+                         jobs[1].name: _done(jobs[1], {"label_mask.masked": 72.0}),
+                         jobs[2].name: _done(jobs[2], {"label_mask.masked": 90.0}),
+                         baseline.name: _done(baseline, {"flat_full.baseline.bc5cdr": 80.0}),
+                         "label_mask.full.seed2": {"status": "failed", "failures": 1},
+                         "an.old.job": {"status": "done"}}}
+    chosen = run.learning_rates(jobs[0], run.load_results())
+    assert run.trained_rates(jobs[0], chosen) == (3e-5, 3e-4)
+    for name in (jobs[0].name, jobs[1].name):
+        there["details"][name].update(encoder_learning_rate=3e-5, decoder_learning_rate=3e-4)
+    there["details"][jobs[2].name].update(encoder_learning_rate=3e-5, decoder_learning_rate=run.FILE_DECODER_LR)
+    there["details"][jobs[1].name]["machine"] = {"gpu": "NVIDIA H100 80GB HBM3", "cpu": "Xeon", "torch_threads": 1}
+    there["details"][baseline.name].update(encoder_learning_rate=3e-5, decoder_learning_rate=None)
+    results = run.load_results()
+    results["details"][jobs[0].name] = _done(jobs[0], {"label_mask.masked": 71.0})  # done here already
+    run.save_results(results)
+    monkeypatch.setattr(run, "_alive", lambda pid: pid == 4242)
+    run.save_claims({baseline.name: {"pid": 4242, "started": "now"}})  # a driver here runs it
+    other = tmp_path / "gpu.json"
+    other.write_text(json.dumps(there))
+    outcome = run.merge(other)
+    assert outcome["merged"] == [jobs[1].name]
+    assert outcome["done here"] == [*sweep, jobs[0].name]
+    assert outcome["other rates"] == [jobs[2].name] and outcome["running here"] == [baseline.name]
+    assert outcome["not done there"] == ["label_mask.full.seed2"] and outcome["unknown job"] == ["an.old.job"]
+    merged = run.load_results()
+    assert merged["label_mask.masked_runs"] == [71.0, 72.0]  # seed 1 kept as it was here, seed 2 from there
+    assert merged["details"][jobs[1].name] == there["details"][jobs[1].name]
+    assert "merge" in run.LOG.read_text() and "other rates: 1 (label_mask.masked.seed3)" in run.LOG.read_text()
+    tables = importlib.import_module("tables")  # the runs table names the GPU a merged run trained on
+    assert tables._machine_cell(merged["details"][jobs[1].name]["machine"]) == "NVIDIA H100 80GB HBM3 (GPU), Xeon, 1 thread(s)"
+    assert tables._machine_cell({"gpu": None, "cpu": "EPYC", "torch_threads": 1}) == "EPYC, 1 thread(s)"
+    run.save_claims({})
+    assert run.merge(other)["merged"] == [baseline.name]  # its driver finished without recording it
 
 
 def test_claims_of_drivers_that_died_are_dropped(accuracy):

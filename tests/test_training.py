@@ -306,6 +306,15 @@ def test_real_corpora_few_steps(tmp_path, tiny_encoder, shared_data):
         assert 0 <= block["micro"]["f1"] <= 100
 
 
+def test_mixed_precision_no_may_be_written_unquoted_in_yaml():
+    from srunear.experiment import TrainingConfig, apply_overrides
+
+    assert apply_overrides({"training": {}}, ["training.mixed_precision=no"])["training"]["mixed_precision"] is False
+    assert TrainingConfig(mixed_precision=False).mixed_precision == "no"  # what YAML made of `no`
+    with pytest.raises(ValueError, match="mixed_precision must be"):
+        TrainingConfig(mixed_precision=True)
+
+
 def test_mixed_precision_auto_is_full_precision_without_a_bf16_gpu(monkeypatch):
     import torch
 

@@ -204,7 +204,8 @@ def predict_spans(model, tokenizer, scheme: TagScheme, token_lists, batch_size: 
         for begin in range(0, len(order), batch_size):
             picked = order[begin : begin + batch_size]
             batch = collate([rows[i] for i in picked], tokenizer.pad_token_id)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = model(input_ids=batch["input_ids"].to(model.device),
+                           attention_mask=batch["attention_mask"].to(model.device)).logits.cpu()
             for k, i in enumerate(picked):
                 firsts = rows[i]["firsts"]
                 if firsts:
@@ -243,7 +244,8 @@ def _save_checkpoint(folder: Path, model, optimizer, scheduler, best_state, info
         shutil.rmtree(temporary)
     temporary.mkdir(parents=True)
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "best": best_state, "rng": torch.get_rng_state()}, temporary / "state.pt")
+                "best": best_state, "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, temporary / "state.pt")
     (temporary / "info.json").write_text(json.dumps(info), encoding="utf-8")
     replace_folder(temporary, folder / CHECKPOINT)
 
@@ -270,6 +272,8 @@ def train_baseline(experiment: ExperimentConfig, scheme: str = "outermost", outp
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     model = AutoModelForTokenClassification.from_pretrained(
         encoder, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # full precision on either
+    model.to(device)
     train_tokens, train_gold = train.dataset["tokens"], gold_spans(train.dataset)
     unrepresented = sum(len(set(g)) - tags.representable(g) for g in train_gold)
     rows = encode(tokenizer, train_tokens, model.config.max_position_embeddings,
@@ -289,11 +293,13 @@ def train_baseline(experiment: ExperimentConfig, scheme: str = "outermost", outp
     folder = Path(output_dir) if output_dir is not None else None
     found = existing_folder(folder / CHECKPOINT) if folder is not None else None
     if found is not None and (found / "state.pt").is_file():
-        saved = torch.load(found / "state.pt", weights_only=False)
+        saved = torch.load(found / "state.pt", weights_only=False, map_location=device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["rng"])
+        torch.set_rng_state(saved["rng"].cpu())
+        if saved.get("cuda_rng") is not None and torch.cuda.is_available():  # dropout's generator on a GPU
+            torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
         best_state = saved["best"]
         info = json.loads((found / "info.json").read_text(encoding="utf-8"))
         info["resumed_after_epoch"] = len(info["history"])
@@ -305,7 +311,7 @@ def train_baseline(experiment: ExperimentConfig, scheme: str = "outermost", outp
         total, epoch_started = 0.0, time.perf_counter()
         for step in range(steps_per_epoch):
             picked = order[step * config.batch_size : (step + 1) * config.batch_size]
-            batch = collate([rows[i] for i in picked], tokenizer.pad_token_id, per_type)
+            batch = {k: v.to(device) for k, v in collate([rows[i] for i in picked], tokenizer.pad_token_id, per_type).items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             loss = tags.loss(logits, batch["labels"])
             loss.backward()

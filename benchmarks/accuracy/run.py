@@ -218,7 +218,8 @@ def machine() -> dict[str, Any]:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), "")
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform(), "gpu": None}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def record(job: Job, details: dict[str, Any]) -> None:
@@ -496,7 +497,7 @@ def predict(folder: Path, dataset, decoding: dict[str, Any] | None = None) -> tu
     from srunear.prediction import predict_spans
 
     torch.set_grad_enabled(False)
-    model = SRUNERModel.from_pretrained(folder / "best")
+    model = SRUNERModel.from_pretrained(folder / "best").to("cuda" if torch.cuda.is_available() else "cpu")
     for key, value in (decoding or {}).items():
         setattr(model.config, key, value)
     tokenizer = AutoTokenizer.from_pretrained(folder / "best")
@@ -510,10 +511,17 @@ def job_folder(job: Job) -> Path:
     return WORK / "runs" / job.name
 
 
-def job_overrides(job: Job, rates: Rates) -> list[str]:
+def job_overrides(job: Job, rates: Rates, gpu: bool | None = None) -> list[str]:
+    """The job's settings over its experiment file. On a GPU, full precision: the files' `mixed_precision: auto`
+    would pick bf16 there, and runs on a GPU would then not compute what the CPU's runs (where auto is full
+    precision) compute."""
+    import torch
+
+    gpu = torch.cuda.is_available() if gpu is None else gpu
     # written 3.0e-05: YAML reads 3e-05 as text
     decoder = [] if rates.decoder is None else [f"training.decoder_learning_rate={rates.decoder:.1e}"]
-    return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={rates.encoder:.1e}", *decoder]
+    return [*job.overrides, f"training.seed={job.seed}", f"training.encoder_learning_rate={rates.encoder:.1e}", *decoder,
+            *(["training.mixed_precision=no"] if gpu else [])]
 
 
 def check_checkpoint_settings(job: Job, settings: dict[str, Any]) -> None:
@@ -719,6 +727,49 @@ def run_driver(selected: list[str], resume: bool, retry_failed: bool, poll_s: fl
         write_tables()
 
 
+def trained_rates(job: Job, rates: Rates) -> tuple[float, float | None]:
+    """(encoder, decoder) learning rate a job trains at, as its record states them (baselines: no decoder)."""
+    if job.kind == "baseline":
+        return rates.encoder, None
+    return rates.encoder, rates.decoder or experiment_for(job.config)[0].training.decoder_learning_rate
+
+
+def merge(other: Path) -> dict[str, list[str]]:
+    """Record the jobs another machine finished (its results file, run from a copy of this one) that are not done
+    here. A job that is done here, running here, or was trained at other rates than this sweep chose is not taken.
+    """
+    theirs = json.loads(Path(other).read_text(encoding="utf-8")).get("details", {})
+    outcome: dict[str, list[str]] = {"merged": [], "done here": [], "running here": [], "other rates": [],
+                                     "not done there": [], "unknown job": []}
+    with results_lock():
+        results = load_results()
+        claims = live_claims()
+        for name, details in theirs.items():
+            job = JOBS.get(name)
+            rates = None if job is None else learning_rates(job, results)
+            if job is None:
+                why = "unknown job"
+            elif details.get("status") != "done":
+                why = "not done there"
+            elif job_state(name, results) == "done":
+                why = "done here"
+            elif name in claims:
+                why = "running here"
+            elif rates is None or (details.get("encoder_learning_rate"), details.get("decoder_learning_rate")) \
+                    != trained_rates(job, rates):
+                why = "other rates"
+            else:
+                results.setdefault("details", {})[name] = details
+                why = "merged"
+            outcome[why].append(name)
+        if outcome["merged"]:
+            save_results(aggregate(results))
+    for why, names in outcome.items():
+        if names:
+            log(f"merge {other}: {why}: {len(names)} ({', '.join(names)})")
+    return outcome
+
+
 def select(patterns: list[str] | None) -> list[str]:
     """Job names in priority order that equal or start with one of the patterns (all without patterns)."""
     if not patterns:
@@ -752,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-failed", action="store_true", help=f"run jobs that failed {MAX_FAILURES} times again")
     parser.add_argument("--list", action="store_true", help="list the jobs with their state and learning rate")
     parser.add_argument("--tables", action="store_true", help="only rewrite accuracy.md from accuracy.json")
+    parser.add_argument("--merge", type=Path, metavar="RESULTS",
+                        help="record the jobs that another machine's results file has done and this one has not")
     args = parser.parse_args(argv)
     if args.job:
         run_job(args.job)
@@ -759,6 +812,10 @@ def main(argv: list[str] | None = None) -> int:
     from tables import write_tables
 
     if args.tables:
+        write_tables()
+        return 0
+    if args.merge:
+        merge(args.merge)
         write_tables()
         return 0
     selected = select(args.only)

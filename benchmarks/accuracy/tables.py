@@ -158,6 +158,13 @@ def _budget(config: str) -> str:
     return f"`{config}`: " + ", ".join(parts)
 
 
+def _machine_cell(machine: dict[str, Any]) -> str:
+    if not machine:
+        return "–"
+    cpu = f"{machine.get('cpu', '–')}, {machine.get('torch_threads', '–')} thread(s)"
+    return f"{machine['gpu']} (GPU), {cpu}" if machine.get("gpu") else cpu
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = ["# Accuracy at scale", "",
              "Written by `benchmarks/accuracy/run.py` after every run from `benchmarks/results/accuracy.json`. Test F1 "
@@ -256,7 +263,7 @@ def markdown(r: dict[str, Any]) -> str:
         machine = d.get("machine", {})
         rows.append([name, d.get("status"), _rates_cell(d),
                      _train_minutes([d]) if "training" in d else "–", _dev_curve([d]) if "training" in d else "–",
-                     f"{machine.get('cpu', '–')}, {machine.get('torch_threads', '–')} thread(s)" if machine else "–",
+                     _machine_cell(machine),
                      d.get("finished", "–")])
     lines += markdown_table_lines(["job", "status", "encoder / decoder lr", "training time", "dev F1, last epochs", "machine",
                                    "finished"], rows)
