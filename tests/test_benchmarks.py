@@ -258,7 +258,7 @@ def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_othe
                          jobs[2].name: _done(jobs[2], {"label_mask.masked": 90.0}),
                          baseline.name: _done(baseline, {"flat_full.baseline.bc5cdr": 80.0}),
                          "label_mask.full.seed2": {"status": "failed", "failures": 1},
-                         "an.old.job": {"status": "done"}}}
+                         "an.old.job": {"status": "done"}, "setup": {"seeds": [1, 2, 3]}}}
     chosen = run.learning_rates(jobs[0], run.load_results())
     assert run.trained_rates(jobs[0], chosen) == (3e-5, 3e-4)
     for name in (jobs[0].name, jobs[1].name):

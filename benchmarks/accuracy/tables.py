@@ -170,8 +170,9 @@ def markdown(r: dict[str, Any]) -> str:
              "Written by `benchmarks/accuracy/run.py` after every run from `benchmarks/results/accuracy.json`. Test F1 "
              "(strict span match, 0-100), `mean ± sample std (seeds)` over the seeds finished so far; a dash: not "
              "finished yet. A difference within the larger spread is a tie. Encoder: MiniLM (all-MiniLM-L6-v2); "
-             "machine: 2 CPU cores, no GPU, one torch thread per run and two runs at a time, so training times are "
-             "indicative. Every row reruns with `python benchmarks/accuracy/run.py --resume --only JOB` "
+             "machines: a 2-core CPU machine (two runs at a time, one torch thread each) and, for the runs the runs "
+             "table marks (GPU), one H100 shared by up to ten runs, in full precision as on the CPU; training times "
+             "are indicative and compare only within a machine. Every row reruns with `python benchmarks/accuracy/run.py --resume --only JOB` "
              "(`--list` names the jobs); the experiment files also run alone with `train.py` / `baseline.py`.", ""]
     rows = targets(r)
     if rows:
