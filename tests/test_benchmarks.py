@@ -98,6 +98,18 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
     pilots = [job for job in run.JOBS.values() if job.result.startswith(run.PILOT + ".")]
     assert [(j.result, j.seed, j.overrides) for j in pilots] == [
         (f"{run.PILOT}.srunear", 1, ("training.epochs=5",)), (f"{run.PILOT}.baseline_outermost", 1, ("training.epochs=5",))]
+    checks = [job for job in run.JOBS.values() if job.result.startswith(run.BUDGET_CHECK + ".")]
+    assert sorted((j.result, j.kind, j.lr_group, j.seed) for j in checks) == sorted(
+        (f"{run.BUDGET_CHECK}.{system}.{corpus}", system, f"flat.{system}", 1)
+        for corpus in ("bc5cdr", "ncbi_disease") for system in ("baseline", "srunear"))
+    for job in checks:  # the flat file at twice its epochs, nothing else changed
+        regular = run.JOBS[job.name.replace(run.BUDGET_CHECK, "flat_full")]
+        longer, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4), gpu=False))
+        base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(3e-4), gpu=False))
+        assert longer.training.epochs == 2 * base.training.epochs == 10
+        assert {k: v for k, v in longer.settings().items() if k != "training.epochs"} == \
+            {k: v for k, v in base.settings().items() if k != "training.epochs"}
+    pilots += checks
     for job in run.JOBS.values():
         if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)
@@ -285,6 +297,10 @@ def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_othe
     tables = importlib.import_module("tables")  # the runs table names the GPU a merged run trained on
     assert tables._machine_cell(merged["details"][jobs[1].name]["machine"]) == "NVIDIA H100 80GB HBM3 (GPU), Xeon, 1 thread(s)"
     assert tables._machine_cell({"gpu": None, "cpu": "EPYC", "torch_threads": 1}) == "EPYC, 1 thread(s)"
+    cpu, gpu = ({"training": {"train_s": 1200.0}, "machine": {"gpu": None}},
+                {"training": {"train_s": 240.0}, "machine": {"gpu": "H100"}})
+    assert tables._train_minutes([cpu, gpu, gpu]) == "4 min (GPU), 20 min (CPU)"  # times of two machines never mixed
+    assert tables._train_minutes([cpu]) == "20 min"
     run.save_claims({})
     assert run.merge(other)["merged"] == [baseline.name]  # its driver finished without recording it
 
