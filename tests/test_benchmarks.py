@@ -299,7 +299,7 @@ def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_othe
     assert tables._machine_cell({"gpu": None, "cpu": "EPYC", "torch_threads": 1}) == "EPYC, 1 thread(s)"
     cpu, gpu = ({"training": {"train_s": 1200.0}, "machine": {"gpu": None}},
                 {"training": {"train_s": 240.0}, "machine": {"gpu": "H100"}})
-    assert tables._train_minutes([cpu, gpu, gpu]) == "4 min (GPU), 20 min (CPU)"  # times of two machines never mixed
+    assert tables._train_minutes([cpu, gpu, gpu]) == "20 min (CPU), 4 min (GPU)"  # times of two machines never mixed
     assert tables._train_minutes([cpu]) == "20 min"
     run.save_claims({})
     assert run.merge(other)["merged"] == [baseline.name]  # its driver finished without recording it
