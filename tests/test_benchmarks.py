@@ -303,6 +303,8 @@ def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_othe
     assert tables._train_minutes([cpu]) == "20 min"
     run.save_claims({})
     assert run.merge(other)["merged"] == [baseline.name]  # its driver finished without recording it
+    with pytest.raises(SystemExit, match="missing.json is not a readable results file"):
+        run.main(["--merge", str(tmp_path / "missing.json")])
 
 
 def test_claims_of_drivers_that_died_are_dropped(accuracy):

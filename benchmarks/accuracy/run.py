@@ -363,7 +363,7 @@ def aggregate(results: dict[str, Any]) -> dict[str, Any]:
         mean, std = _mean_std(values)
         fresh[key], fresh[f"{key}_std"], fresh[f"{key}_runs"] = round(mean, 2), round(std, 2), values
     ordered: dict[str, Any] = {k: fresh[k] for k in sorted(fresh)}
-    ordered["details"] = {**details, "sweep": sweep_table({"details": details}), "setup": setup_summary()}  # SUMMARIES
+    ordered["details"] = {**details, "sweep": sweep_table({"details": details}), "setup": setup_summary()}  # the SUMMARIES
     return ordered
 
 
@@ -826,6 +826,10 @@ def main(argv: list[str] | None = None) -> int:
         write_tables()
         return 0
     if args.merge:
+        try:
+            json.loads(args.merge.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"run.py --merge: {args.merge} is not a readable results file ({error})")
         merge(args.merge)
         write_tables()
         return 0
