@@ -307,6 +307,26 @@ def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_othe
         run.main(["--merge", str(tmp_path / "missing.json")])
 
 
+def test_accuracy_tables_show_label_mask_precision_recall_and_the_flat_budget_check(accuracy):
+    run, _ = accuracy
+    tables = importlib.import_module("tables")
+    details = {}
+    for seed, (precision, recall) in ((1, (80.0, 60.0)), (2, (82.0, 64.0))):
+        job = run.JOBS[f"label_mask.masked.seed{seed}"]
+        test = {"bc5cdr": {"f1": 70.0 + seed, "precision": precision, "recall": recall,
+                           "per_type": {"Chemical": {"f1": 75.0}, "Disease": {"f1": 65.0}}}}
+        details[job.name] = _done(job, {"label_mask.masked.bc5cdr": 70.0 + seed}, test=test,
+                                  training={"train_s": 600.0 * seed, "dev_history": []}, machine={"gpu": None})
+    for system, value in (("srunear", 85.0), ("baseline", 83.5)):
+        job = run.JOBS[f"{run.BUDGET_CHECK}.{system}.bc5cdr.seed1"]
+        training = {"train_s": 60.0, "dev_history": [], "history": []}
+        details[job.name] = _done(job, {f"{run.BUDGET_CHECK}.{system}.bc5cdr": value}, training=training,
+                                  machine={"gpu": "H100"})
+    text = tables.markdown(run.aggregate({"details": details}))
+    assert "| (a) one model, A + B, label masks | 71.50 ± 0.71 (2) | 81.00 / 62.00 | 75.00 | 65.00 | 15 min |" in text
+    assert "| bc5cdr, budget check: 10 epochs | 85.00 (1 seed) | 83.50 (1 seed) | (+1.50, one seed) | 1 min (GPU) |" in text
+
+
 def test_claims_of_drivers_that_died_are_dropped(accuracy):
     import os
     import subprocess

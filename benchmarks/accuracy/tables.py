@@ -242,8 +242,11 @@ def markdown(r: dict[str, Any]) -> str:
         done = _done(r, f"label_mask.{system}")
         per_type = [_mean([d["test"]["bc5cdr"]["per_type"].get(t, {}).get("f1", 0.0) for d in done])
                     for t in ("Chemical", "Disease")]
-        rows.append([label, mean_std(r, f"label_mask.{system}.bc5cdr"), *per_type, _train_minutes(done), _dev_curve(done)])
-    lines += [*markdown_table_lines(["system", "F1", "Chemical F1", "Disease F1", "train time / run",
+        precision_recall = (f"{_mean([d['test']['bc5cdr']['precision'] for d in done])} / "
+                            f"{_mean([d['test']['bc5cdr']['recall'] for d in done])}") if done else "–"
+        rows.append([label, mean_std(r, f"label_mask.{system}.bc5cdr"), precision_recall, *per_type,
+                     _train_minutes(done), _dev_curve(done)])
+    lines += [*markdown_table_lines(["system", "F1", "P / R", "Chemical F1", "Disease F1", "train time / run",
                                      "dev F1, last epochs"], rows), ""]
 
     lines += ["## 4. Multi-task: one model on five corpora against one model per corpus, equal optimiser steps", "",
