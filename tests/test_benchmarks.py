@@ -366,6 +366,17 @@ def test_targets_report_ties_within_the_spread_and_misses(accuracy):
     assert rows["ncbi_disease: SRU-NER within spread of the BIO baseline or above"][2] == "missed"
     assert tables.mean_std(r, "genia_full.srunear.all") == "61.00 ± 1.41 (2)"
     assert tables.mean_std(r, "multitask.joint.average") == "–"
+    for key, runs in {"label_mask.masked.bc5cdr": [72.0, 74.0], "label_mask.unmasked.bc5cdr": [55.0, 57.0],
+                      "label_mask.full.bc5cdr": [78.5]}.items():
+        r[key], r[f"{key}_std"], r[f"{key}_runs"] = statistics.mean(runs), statistics.stdev(runs) if len(runs) > 1 else 0.0, runs
+    rows = {row[0]: row for row in tables.targets(r)}
+    assert rows["label masks: masked ≥ unmasked + 10"][1:] == ["73.00 ± 1.41 (2) vs 56.00 ± 1.41 (2): +17.00", "met"]
+    assert rows["label masks: masked within 5 of full labels"][1:] == ["73.00 ± 1.41 (2) vs 78.50 (1 seed): -5.50", "–"]
+    r["label_mask.full.bc5cdr_runs"] = [78.5, 78.5]  # a second seed: now judged
+    assert tables.targets(r)[-1] == ["label masks: masked within 5 of full labels",
+                                     "73.00 ± 1.41 (2) vs 78.50 ± 0.00 (2): -5.50", "missed"]
+    r["genia_full.srunear.nested_runs"] = [41.0]  # one seed: not judged yet
+    assert {row[0]: row for row in tables.targets(r)}["GENIA nested-mention F1 ≥ 40"][2] == "–"
 
 
 # --------------------------------------------------------------------------- the baselines (baseline.py)
