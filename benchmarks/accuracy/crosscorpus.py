@@ -83,13 +83,15 @@ def score_model(folder: str | Path, path: str | Path, batch_size: int = 8, limit
     documents) and score it."""
     import time
 
+    import torch
     from transformers import AutoTokenizer, pipeline
 
     import modeling_srunear  # noqa: F401  (registers the "srunear-ner" task)
     from srunear.loading import load_model
 
     model = load_model(folder)
-    ner = pipeline("srunear-ner", model=model, tokenizer=AutoTokenizer.from_pretrained(str(folder)), device="cpu")
+    ner = pipeline("srunear-ner", model=model, tokenizer=AutoTokenizer.from_pretrained(str(folder)),
+                   device="cuda" if torch.cuda.is_available() else "cpu")  # as run.py's predictions
     documents = biored_documents(path)[:limit]
     started = time.perf_counter()
     predicted = tag_documents(ner, documents, batch_size)
