@@ -511,3 +511,37 @@ def test_the_word_split_benchmark_reads_an_experiment_file_on_the_shared_corpora
             assert (experiment.training.max_train_examples, experiment.training.epochs) == (1000, 6)
     finally:
         sys.modules.pop("pipeline_words", None)
+
+
+def test_a_multitask_job_runs_end_to_end_on_the_shared_corpora_and_scores_biored(accuracy, shared_data):
+    """The joint model's job, as a driver launches it (its own process), at a few steps: training on five corpora
+    with per-source heads, the five test sets, and BioRED through the pipeline. The code after hours of training."""
+    import os
+    import subprocess
+
+    run, _ = accuracy
+    training = {"best_dev_f1": 50.0, "train_s": 60.0, "dev_history": []}
+    sweep = {j.name: {"status": "done", "training": training, "encoder_learning_rate": 3e-5}
+             for j in run.JOBS.values() if j.lr_group == "flat.srunear" and j.is_sweep}
+    run.save_results({"details": sweep})
+    env = {**os.environ, "SRUNEAR_ACCURACY_TEST_LIMIT": "4", "SRUNEAR_ACCURACY_OVERRIDES":
+           "training.epochs=1;training.steps_per_epoch=2;training.batch_size=4;training.max_eval_examples=4"}
+    job = "multitask.joint.seed1"
+    done = subprocess.run([sys.executable, str(ACCURACY / "run.py"), "--job", job], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = run.load_results()
+    details = results["details"][job]
+    assert details["status"] == "done" and details["sources"] == run.MULTITASK_SOURCES
+    assert (details["encoder_learning_rate"], details["decoder_learning_rate"]) == (3e-5, 3e-4)  # the sweep's picks
+    assert details["test_sentences"] == {name: 4 for name in run.MULTITASK_SOURCES}
+    assert {split: block["documents"] for split, block in details["biored"].items()} == {"dev": 4, "test": 4}
+    assert sorted(details["biored"]["test"]["per_type"]) == ["Chemical", "Disease", "Gene_or_protein", "Species"]
+    expected = {*(f"multitask.joint.{n}" for n in run.MULTITASK_SOURCES), "multitask.joint.average",
+                *(f"crosscorpus.joint.biored.{t}" for t in ("Chemical", "Disease", "Gene_or_protein", "Species")),
+                "crosscorpus.joint.biored.average"}
+    assert set(details["scores"]) == expected
+    assert all(len(results[f"{key}_runs"]) == 1 for key in expected)
+    assert run.main(["--tables"]) == 0
+    average = results["multitask.joint.average"]
+    assert f"| **average** | {average:.2f} (1 seed) | – |" in run.TABLES.read_text(encoding="utf-8")
