@@ -342,6 +342,8 @@ def test_claims_of_drivers_that_died_are_dropped(accuracy):
 def test_job_selection_by_prefix_and_unknown_names(accuracy):
     run, _ = accuracy
     assert run.select(["genia_full.srunear"]) == [f"genia_full.srunear.seed{s}" for s in run.SEEDS]
+    with pytest.raises(SystemExit, match="no job named 'flat_full.srunear.seed1'"):
+        run.main(["--job", "flat_full.srunear.seed1"])
     with pytest.raises(SystemExit, match="no job matches"):
         run.select(["genia_full.srunear.seed9"])
 

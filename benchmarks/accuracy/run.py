@@ -63,8 +63,8 @@ LOG = WORK / "run.log"
 CLAIMS = WORK / "claims.json"
 MAX_TEST = int(os.environ.get("SRUNEAR_ACCURACY_MAX_TEST", 1000))  # the ablations' test sets (ablations.py)
 LABEL_MASK_SENTENCES = 1000  # BC5CDR training sentences of the label-mask experiment, halved
-SMOKE_OVERRIDES = [o for o in os.environ.get("SRUNEAR_ACCURACY_OVERRIDES", "").split(";") if o]  # smoke tests only
-SMOKE_TEST_LIMIT = int(os.environ.get("SRUNEAR_ACCURACY_TEST_LIMIT", 0)) or None  # smoke tests only: test sentences/documents
+SMOKE_OVERRIDES = [o for o in os.environ.get("SRUNEAR_ACCURACY_OVERRIDES", "").split(";") if o]  # trials at a few steps
+SMOKE_TEST_LIMIT = int(os.environ.get("SRUNEAR_ACCURACY_TEST_LIMIT", 0)) or None  # trials: test sentences/documents
 MULTITASK_SOURCES = ["ncbi_disease", "bc5cdr", "bc2gm", "linnaeus", "jnlpba"]
 SEEDS = (1, 2, 3)
 SWEEP_LRS = (3e-5, 1e-4, 3e-4, 1e-3)  # 1e-3 added when both flat systems peaked at 3e-4: the best is bracketed
@@ -808,7 +808,8 @@ def list_jobs(selected: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one job in this process
+    parser.add_argument("--job", metavar="JOB", help="run one job in this process, as a driver launches it (no claim, "
+                                                     "no queue; see the README's few-steps trial)")
     parser.add_argument("--only", nargs="+", metavar="JOB", help="jobs equal to or under these names (see --list)")
     parser.add_argument("--resume", action="store_true", help="continue interrupted jobs from their last finished epoch")
     parser.add_argument("--retry-failed", action="store_true", help=f"run jobs that failed {MAX_FAILURES} times again")
@@ -818,6 +819,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="record the jobs that another machine's results file has done and this one has not")
     args = parser.parse_args(argv)
     if args.job:
+        if args.job not in JOBS:
+            raise SystemExit(f"run.py --job: no job named {args.job!r} (run.py --list names them)")
         run_job(args.job)
         return 0
     from tables import write_tables
