@@ -307,7 +307,7 @@ def test_jobs_another_machine_finished_are_merged_unless_done_running_or_at_othe
         run.main(["--merge", str(tmp_path / "missing.json")])
 
 
-def test_accuracy_tables_show_label_mask_precision_recall_and_the_flat_budget_check(accuracy):
+def test_accuracy_tables_show_label_mask_and_nested_precision_recall_and_the_flat_budget_check(accuracy):
     run, _ = accuracy
     tables = importlib.import_module("tables")
     details = {}
@@ -322,7 +322,14 @@ def test_accuracy_tables_show_label_mask_precision_recall_and_the_flat_budget_ch
         training = {"train_s": 60.0, "dev_history": [], "history": []}
         details[job.name] = _done(job, {f"{run.BUDGET_CHECK}.{system}.bc5cdr": value}, training=training,
                                   machine={"gpu": "H100"})
+    for seed, recall in ((1, 20.0), (2, 24.0)):
+        job = run.JOBS[f"genia_full.srunear.seed{seed}"]
+        nested = {"f1": 30.0, "precision": 50.0, "recall": recall, "recall_any_prediction": recall + 10}
+        test = {"genia": {"f1": 74.0, "nested": nested, "per_type": {"DNA": {"f1": 70.0}}}}
+        details[job.name] = _done(job, {"genia_full.srunear.all": 74.0, "genia_full.srunear.nested": 30.0}, test=test,
+                                  training={"train_s": 600.0, "dev_history": []}, machine={"gpu": None})
     text = tables.markdown(run.aggregate({"details": details}))
+    assert "| SRU-NER | 74.00 ± 0.00 (2) | 30.00 ± 0.00 (2) | 50.00 / 22.00 | 32.00 | 70.00 | 0.00 |" in text
     assert "| (a) one model, A + B, label masks | 71.50 ± 0.71 (2) | 81.00 / 62.00 | 75.00 | 65.00 | 15 min |" in text
     assert "| bc5cdr, budget check: 10 epochs | 85.00 (1 seed) | 83.50 (1 seed) | (+1.50, one seed) | 1 min (GPU) |" in text
 
