@@ -43,6 +43,29 @@ def test_score_gives_micro_per_type_and_nested_blocks(accuracy):
     assert block["nested"]["support"] == 1 and block["nested"]["f1"] == pytest.approx(100.0)
 
 
+def test_nested_recall_is_broken_down_by_the_relation_to_the_innermost_enclosing_mention(accuracy):
+    run, _ = accuracy
+    gold = [[(0, 5, "DNA"), (0, 2, "protein"), (3, 5, "DNA"), (4, 5, "DNA"), (1, 2, "protein")],
+            [(0, 3, "protein"), (0, 3, "DNA"), (1, 2, "RNA")]]
+    # (1, 2) lies in (0, 2) (its innermost parent: same end, same type), not in (0, 5); (4, 5) in (3, 5)
+    assert run.nested_relation((1, 2, "protein"), set(gold[0])) == ("same end", "same type")
+    assert run.nested_relation((4, 5, "DNA"), set(gold[0])) == ("same end", "same type")
+    assert run.nested_relation((0, 2, "protein"), set(gold[0])) == ("same start", "other type")
+    assert run.nested_relation((1, 2, "RNA"), set(gold[1])) == ("strictly inside", "other type")
+    assert run.nested_relation((0, 3, "DNA"), set(gold[1])) == ("same boundaries", "other type")
+    predicted = [[(0, 5, "DNA"), (0, 2, "protein"), (4, 5, "DNA")],  # (4, 5) nested (in another parent: counts)
+                 [(0, 3, "DNA"), (1, 2, "RNA")]]
+    breakdown = run.nested_by_relation(gold, predicted)
+    assert list(breakdown) == ["same start, other type", "same end, same type", "strictly inside, other type",
+                               "same boundaries, other type"]  # NESTED_RELATIONS order, both identical spans counted
+    assert breakdown["same end, same type"] == {"support": 3, "recall": pytest.approx(100 / 3),
+                                                "recall_any_prediction": pytest.approx(100 / 3)}
+    assert breakdown["same start, other type"] == {"support": 1, "recall": 100.0, "recall_any_prediction": 100.0}
+    assert breakdown["strictly inside, other type"]["recall"] == 100.0
+    assert breakdown["same boundaries, other type"] == {"support": 2, "recall": 0.0, "recall_any_prediction": 50.0}
+    assert run.score(gold, predicted, ["DNA", "RNA", "protein"], nested=True)["nested"]["by_relation"] == breakdown
+
+
 def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_variant(accuracy):
     _, ablations = accuracy
     runs = {}
@@ -328,7 +351,11 @@ def test_accuracy_tables_show_label_mask_and_nested_precision_recall_and_the_fla
         test = {"genia": {"f1": 74.0, "nested": nested, "per_type": {"DNA": {"f1": 70.0}}}}
         details[job.name] = _done(job, {"genia_full.srunear.all": 74.0, "genia_full.srunear.nested": 30.0}, test=test,
                                   training={"train_s": 600.0, "dev_history": []}, machine={"gpu": None})
+    details["genia_full.srunear.seed1"]["test"]["genia"]["nested"]["by_relation"] = {
+        "same end, same type": {"support": 150, "recall": 1.0, "recall_any_prediction": 15.0}}
     text = tables.markdown(run.aggregate({"details": details}))
+    assert "| relation | gold | SRU-NER (1 run) |" in text  # only the runs that recorded it
+    assert "| same end, same type | 150 | 1.00 / 15.00 |" in text
     assert "| SRU-NER | 74.00 ± 0.00 (2) | 30.00 ± 0.00 (2) | 50.00 / 22.00 | 32.00 | 70.00 | 0.00 |" in text
     assert "| (a) one model, A + B, label masks | 71.50 ± 0.71 (2) | 81.00 / 62.00 | 75.00 | 65.00 | 15 min |" in text
     assert "| bc5cdr, budget check: 10 epochs | 85.00 (1 seed) | 83.50 (1 seed) | (+1.50, one seed) | 1 min (GPU) |" in text
@@ -351,6 +378,14 @@ def test_job_selection_by_prefix_and_unknown_names(accuracy):
     assert run.select(["genia_full.srunear"]) == [f"genia_full.srunear.seed{s}" for s in run.SEEDS]
     with pytest.raises(SystemExit, match="no job named 'flat_full.srunear.seed1'"):
         run.main(["--job", "flat_full.srunear.seed1"])
+    with pytest.raises(SystemExit, match="'genia_full.baseline_per_type.seed1' is no nested SRU-NER job"):
+        run.main(["--add-nested-breakdown", "genia_full.baseline_per_type.seed1"])
+    with pytest.raises(SystemExit, match="genia_full.srunear.seed1 is not done"):
+        run.main(["--add-nested-breakdown", "genia_full.srunear.seed1"])
+    job = run.JOBS["genia_full.srunear.seed2"]
+    run.save_results({"details": {job.name: {"status": "done"}}})
+    with pytest.raises(SystemExit, match="model is not at .*genia_full.srunear.seed2/best"):
+        run.main(["--add-nested-breakdown", job.name])
     with pytest.raises(SystemExit, match="no job matches"):
         run.select(["genia_full.srunear.seed9"])
 

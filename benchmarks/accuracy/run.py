@@ -452,6 +452,42 @@ def inner_spans(spans) -> set[tuple[int, int, str]]:
     return {s for s in spans if any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)}
 
 
+NESTED_RELATIONS = ("same start", "same end", "strictly inside", "same boundaries")
+
+
+def nested_relation(inner: tuple[int, int, str], spans) -> tuple[str, str]:
+    """Where a nested span lies in its innermost enclosing span, and whether the two share a type.
+
+    Same-type mentions sharing an end need two REDUCE steps at one pointer; sharing a start, two
+    TRANSITION steps; the breakdown shows which of these a model learns."""
+    start, end, entity_type = inner
+    parent = min((o for o in spans if o != inner and o[0] <= start and end <= o[1]), key=lambda o: (o[1] - o[0], o))
+    if (parent[0], parent[1]) == (start, end):
+        position = "same boundaries"
+    else:
+        position = "same start" if parent[0] == start else "same end" if parent[1] == end else "strictly inside"
+    return position, "same type" if parent[2] == entity_type else "other type"
+
+
+def nested_by_relation(gold, predicted) -> dict[str, dict[str, float]]:
+    """Recall of the gold nested spans per relation to their enclosing span ("same end, same type", ...):
+    as nested spans of the prediction, and among all its spans."""
+    counts: dict[str, list[int]] = {}
+    for gold_spans, predicted_spans in zip(gold, predicted):
+        gold_spans = {tuple(s[:3]) for s in gold_spans}
+        predicted_all = {tuple(s[:3]) for s in predicted_spans}
+        predicted_inner = inner_spans(predicted_all)
+        for span in inner_spans(gold_spans):
+            position, sameness = nested_relation(span, gold_spans)
+            row = counts.setdefault(f"{position}, {sameness}", [0, 0, 0])
+            row[0] += 1
+            row[1] += span in predicted_inner
+            row[2] += span in predicted_all
+    order = [f"{p}, {t}" for p in NESTED_RELATIONS for t in ("same type", "other type")]
+    return {key: {"support": counts[key][0], "recall": 100.0 * counts[key][1] / counts[key][0],
+                  "recall_any_prediction": 100.0 * counts[key][2] / counts[key][0]} for key in order if key in counts}
+
+
 def score(gold, predicted, types, nested: bool = False) -> dict[str, Any]:
     """Micro P/R/F1 and per-type rows over `types`; with `nested`, the inner-span scores too (see README)."""
     from srunear.metrics import span_prf
@@ -465,7 +501,8 @@ def score(gold, predicted, types, nested: bool = False) -> dict[str, Any]:
         nested_scores = span_prf(gold_inner, [inner_spans(p) for p in predicted], types).micro_score()
         found_anywhere = span_prf(gold_inner, [{tuple(s[:3]) for s in p} for p in predicted], types).micro_score()
         block["nested"] = {"f1": nested_scores.f1, "precision": nested_scores.precision, "recall": nested_scores.recall,
-                           "support": nested_scores.support, "recall_any_prediction": found_anywhere.recall}
+                           "support": nested_scores.support, "recall_any_prediction": found_anywhere.recall,
+                           "by_relation": nested_by_relation(gold, predicted)}
     return block
 
 
@@ -781,6 +818,38 @@ def merge(other: Path) -> dict[str, list[str]]:
     return outcome
 
 
+def add_nested_breakdown(name: str) -> dict[str, Any]:
+    """Add the nested-recall breakdown (`nested_by_relation`) to a finished nested SRU-NER job recorded before it
+    existed: its saved best model tags its test set again. Its recorded scores stay; the F1 of the new tagging is
+    recorded beside them (`breakdown_f1`) so a difference (another machine's arithmetic) shows."""
+    job = JOBS.get(name)
+    if job is None or job.kind != "srunear" or not job.nested:
+        raise SystemExit(f"run.py --add-nested-breakdown: {name!r} is no nested SRU-NER job (see --list)")
+    recorded = load_results().get("details", {}).get(name, {})
+    if recorded.get("status") != "done":
+        raise SystemExit(f"run.py --add-nested-breakdown: {name} is not done")
+    folder = job_folder(job)
+    if not (folder / "best").is_dir():
+        raise SystemExit(f"run.py --add-nested-breakdown: {name}'s model is not at {folder / 'best'} (trained elsewhere?)")
+    _, raw = experiment_for(job.config)
+    added = {}
+    for test_name, (dataset, types) in test_sets(raw, job.test).items():
+        predicted, _ = predict(folder, dataset)
+        block = score(gold_of(dataset), predicted, types, nested=True)
+        added[test_name] = {"by_relation": block["nested"]["by_relation"], "breakdown_f1": block["f1"]}
+    with results_lock():
+        results = load_results()
+        for test_name, extra in added.items():
+            test = results["details"][name]["test"][test_name]
+            test["nested"]["by_relation"] = extra["by_relation"]
+            test["breakdown_f1"] = extra["breakdown_f1"]
+            if abs(extra["breakdown_f1"] - test["f1"]) > 1e-9:
+                log(f"{name}: the breakdown's tagging scores F1 {extra['breakdown_f1']:.4f}, recorded {test['f1']:.4f}")
+        save_results(aggregate(results))
+    log(f"{name}: nested breakdown added")
+    return added
+
+
 def select(patterns: list[str] | None) -> list[str]:
     """Job names in priority order that equal or start with one of the patterns (all without patterns)."""
     if not patterns:
@@ -817,6 +886,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", action="store_true", help="only rewrite accuracy.md from accuracy.json")
     parser.add_argument("--merge", type=Path, metavar="RESULTS",
                         help="record the jobs that another machine's results file has done and this one has not")
+    parser.add_argument("--add-nested-breakdown", nargs="+", metavar="JOB",
+                        help="tag the test set again with finished nested SRU-NER jobs' models, to record the "
+                             "nested-recall breakdown of runs that finished before it was recorded")
     args = parser.parse_args(argv)
     if args.job:
         if args.job not in JOBS:
@@ -826,6 +898,11 @@ def main(argv: list[str] | None = None) -> int:
     from tables import write_tables
 
     if args.tables:
+        write_tables()
+        return 0
+    if args.add_nested_breakdown:
+        for name in args.add_nested_breakdown:
+            add_nested_breakdown(name)
         write_tables()
         return 0
     if args.merge:

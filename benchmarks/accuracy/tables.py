@@ -74,6 +74,33 @@ def _precision_recall(blocks: list[dict[str, Any]]) -> str:
     return f"{_mean([b['precision'] for b in blocks])} / {_mean([b['recall'] for b in blocks])}"
 
 
+def _nested_breakdown(r: dict[str, Any], systems: list[tuple[str, str, str]]) -> list[str]:
+    """GENIA's nested gold mentions by their relation to the enclosing mention: recall as nested spans, and among
+    all predicted spans, for the runs that recorded the breakdown (`run.nested_by_relation`)."""
+    columns, support = [], {}
+    for experiment, system, label in systems:
+        blocks = [d["test"]["genia"]["nested"]["by_relation"] for d in _done(r, f"{experiment}.{system}")
+                  if "by_relation" in d["test"]["genia"]["nested"]]
+        if blocks and system != "baseline_outermost":  # the outermost baseline predicts no nested span
+            columns.append((f"{label} ({len(blocks)} run{'s' * (len(blocks) > 1)})", blocks))
+            for block in blocks:
+                support.update({key: row["support"] for key, row in block.items()})
+    if not columns:
+        return []
+    rows = []
+    for key in support:
+        cells = []
+        for _, blocks in columns:
+            found = [b[key] for b in blocks if key in b]
+            cells.append(f"{_mean([f['recall'] for f in found])} / {_mean([f['recall_any_prediction'] for f in found])}")
+        rows.append([key, str(support[key]), *cells])
+    return ["Nested gold mentions of the test set by where they lie in their innermost enclosing gold mention, and "
+            "whether the two share a type: recall as nested spans / among all predicted spans (%). A same-type pair "
+            "sharing an end needs two REDUCE steps at one pointer, sharing a start two TRANSITION steps; the per-type "
+            "baseline cannot nest two mentions of one type.", "",
+            *markdown_table_lines(["relation", "gold", *(label for label, _ in columns)], rows), ""]
+
+
 def _dev_curve(runs: list[dict[str, Any]]) -> str:
     """Mean dev F1 per epoch over the seeds (the last three epochs), to show where it stopped improving."""
     curves = []
@@ -228,6 +255,7 @@ def markdown(r: dict[str, Any]) -> str:
         rows.append([label, mean_std(r, f"{prefix}.all"), mean_std(r, f"{prefix}.nested"), _precision_recall(nested),
                      _mean([b["recall_any_prediction"] for b in nested]), *per_type, _train_minutes(done), _dev_curve(done)])
     lines += [*markdown_table_lines(header, rows), ""]
+    lines += _nested_breakdown(r, systems)
 
     lines += ["## 2. Flat NER: whole NCBI-Disease and BC5CDR training sets", "",
               _budget("flat_full_ncbi_disease.yaml") + " (the same for BC5CDR); test: the whole test split.", ""]
