@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import REPO_ROOT
 
 ACCURACY = REPO_ROOT / "benchmarks" / "accuracy"
-MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus")
+MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus", "nesting_probe")
 
 
 @pytest.fixture()
@@ -64,6 +64,40 @@ def test_nested_recall_is_broken_down_by_the_relation_to_the_innermost_enclosing
     assert breakdown["strictly inside, other type"]["recall"] == 100.0
     assert breakdown["same boundaries, other type"] == {"support": 2, "recall": 0.0, "recall_any_prediction": 50.0}
     assert run.score(gold, predicted, ["DNA", "RNA", "protein"], nested=True)["nested"]["by_relation"] == breakdown
+
+
+def test_the_nesting_probe_groups_gold_actions_by_what_is_open_and_the_step_at_the_pointer(accuracy, tokenizer):
+    from modeling_srunear import SRUNERModel
+    from modeling_srunear.transition_system import ActionVocabulary, encode_spans
+    from tests.helpers import tiny_config
+
+    probe = importlib.import_module("nesting_probe")
+    vocab = ActionVocabulary(("DNA", "protein"))
+    # a DNA mention holding a protein at its start and a DNA mention at its end
+    steps = encode_spans([(0, 4, "DNA"), (0, 1, "protein"), (3, 4, "DNA")], 5, vocab)
+    contexts = {(vocab.name(a), c) for _, a, c in probe.gold_action_contexts(steps, vocab)}
+    assert ("TRANSITION(DNA)", "TRANSITION, no span open") in contexts
+    assert ("TRANSITION(protein)", "TRANSITION, no span open") in contexts  # one step: nothing open before it
+    assert ("TRANSITION(DNA)", "TRANSITION, a span of its head open") in contexts  # (3, 4) inside (0, 4)
+    assert ("REDUCE(protein)", "REDUCE, the only open span of its head") in contexts
+    assert ("REDUCE(DNA)", "REDUCE, one of several open spans of its head") in contexts
+    # two DNA spans close at pointer 4: the second REDUCE is a later step there
+    assert ("REDUCE(DNA)", "REDUCE, a later structural step at the pointer") in contexts
+    assert ("REDUCE(DNA)", "REDUCE, the only open span of its head") in contexts
+    found = probe.gold_action_contexts(steps, vocab)
+    assert len(found) == 2 * 6 and {c for _, _, c in found} <= set(probe.CONTEXTS)  # 3 spans: 6 actions, 2 contexts each
+
+    model = SRUNERModel(tiny_config())
+    examples = [{"tokens": "the BRCA1 gene of mice".split(), "source": "all",
+                 "spans": [{"start": 1, "end": 3, "type": "Gene"}, {"start": 1, "end": 2, "type": "Gene"}]},
+                {"tokens": "aspirin".split(), "source": "all", "spans": [{"start": 0, "end": 1, "type": "Chemical"}]}]
+    table = probe.probe(model, tokenizer, examples, batch_size=1)
+    assert table["TRANSITION, no span open"]["gold_actions"] == 2
+    assert table["TRANSITION, a later structural step at the pointer"]["gold_actions"] == 1  # the second Gene at 1
+    assert "REDUCE, a later structural step at the pointer" not in table  # (1, 2) and (1, 3) close at two pointers
+    assert table["REDUCE, one of several open spans of its head"]["gold_actions"] == 1  # (1, 2), while (1, 3) is open
+    assert sum(r["gold_actions"] for c, r in table.items() if c.endswith("at the pointer")) == 6
+    assert all(0.0 <= r["mean_probability"] <= 1.0 and 0.0 <= r["share_over_threshold"] <= 1.0 for r in table.values())
 
 
 def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_variant(accuracy):

@@ -1,0 +1,135 @@
+"""Where nesting is lost: the probability a trained SRU-NER model gives each gold structural action, teacher-forced.
+
+    python benchmarks/accuracy/nesting_probe.py MODEL_DIR [--config genia_full.yaml] [--split test] [--limit N]
+
+A nested mention is found only if its TRANSITION is taken while another span is open, and mentions
+sharing a start or an end need a second structural step before the pointer moves. This feeds the
+model the gold actions of every sentence (eval mode, as at inference) and groups the gold
+TRANSITION/REDUCE actions by that context, so a low nested recall can be traced to the decisions
+behind it: the mean probability of the gold action, the share over the decoding threshold, and the
+mean SHIFT probability at those steps. MODEL_DIR is a saved model (a run's `best` folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+for folder in (REPO_ROOT, HERE):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from modeling_srunear.transition_system import ActionVocabulary  # noqa: E402
+
+CONTEXTS = ("TRANSITION, no span open", "TRANSITION, a span of another head open", "TRANSITION, a span of its head open",
+            "REDUCE, the only open span of its head", "REDUCE, one of several open spans of its head",
+            "TRANSITION, first structural step at the pointer", "TRANSITION, a later structural step at the pointer",
+            "REDUCE, first structural step at the pointer", "REDUCE, a later structural step at the pointer")
+
+
+def gold_action_contexts(steps: Sequence[frozenset[int]], vocab: ActionVocabulary) -> list[tuple[int, int, str]]:
+    """(step, action, context) for each gold TRANSITION/REDUCE of an `encode_spans` sequence; every action gets two
+    contexts: what is open when it is taken (counted before the step), and whether the pointer already had a
+    structural step (REDUCEs of a step apply before its TRANSITIONs, so a step that closes and reopens a head
+    counts the span it closes as open)."""
+    open_by_head = [0] * vocab.num_types
+    since_shift = 0
+    found = []
+    for t, step in enumerate(steps):
+        structural = sorted(a for a in step if vocab.is_transition(a) or vocab.is_reduce(a))
+        if not structural:
+            since_shift = 0
+            continue
+        position = "first" if since_shift == 0 else "a later"
+        for action in structural:
+            head = vocab.type_index(vocab.type_of(action))
+            if vocab.is_transition(action):
+                if open_by_head[head]:
+                    opened = "a span of its head open"
+                elif any(open_by_head):
+                    opened = "a span of another head open"
+                else:
+                    opened = "no span open"
+                found.append((t, action, f"TRANSITION, {opened}"))
+            else:
+                several = "one of several open spans" if open_by_head[head] > 1 else "the only open span"
+                found.append((t, action, f"REDUCE, {several} of its head"))
+            kind = "TRANSITION" if vocab.is_transition(action) else "REDUCE"
+            found.append((t, action, f"{kind}, {position} structural step at the pointer"))
+        for action in structural:
+            head = vocab.type_index(vocab.type_of(action))
+            open_by_head[head] += 1 if vocab.is_transition(action) else -1
+        since_shift += 1
+    return found
+
+
+def probe(model, tokenizer, examples: Sequence[dict[str, Any]], batch_size: int = 16) -> dict[str, dict[str, float]]:
+    """Per context: gold actions counted, their mean probability, the share at or over the threshold, mean SHIFT."""
+    import torch
+
+    from modeling_srunear.decoder_srunear import action_vocabulary
+    from modeling_srunear.modeling_srunear import SRUNERDataCollator
+    from modeling_srunear.transition_system import SHIFT, encode_spans
+
+    vocab = action_vocabulary(model.config)
+    collator = SRUNERDataCollator(tokenizer=tokenizer, config=model.config)
+    sums: dict[str, list[float]] = {c: [0, 0.0, 0, 0.0] for c in CONTEXTS}
+    model.eval()
+    with torch.no_grad():
+        for first in range(0, len(examples), batch_size):
+            batch_examples = examples[first:first + batch_size]
+            batch = collator(batch_examples)
+            batch = {k: v.to(model.device) for k, v in batch.items()}
+            probabilities = model(**batch).action_probabilities.cpu()
+            for row, example in enumerate(batch_examples):
+                heads = [collator.head_span((s["start"], s["end"], s["type"]), example.get("source"))
+                         for s in example["spans"]]
+                for t, action, context in gold_action_contexts(encode_spans(heads, len(example["tokens"]), vocab), vocab):
+                    p = float(probabilities[row, t, action])
+                    entry = sums[context]
+                    entry[0] += 1
+                    entry[1] += p
+                    entry[2] += p >= model.config.threshold
+                    entry[3] += float(probabilities[row, t, SHIFT])
+    return {c: {"gold_actions": n, "mean_probability": total / n, "share_over_threshold": over / n,
+                "mean_shift_probability": shift / n} for c, (n, total, over, shift) in sums.items() if n}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--config", default="genia_full.yaml", help="experiment file of this folder naming the data")
+    parser.add_argument("--split", default="test", choices=("train", "dev", "test"))
+    parser.add_argument("--limit", type=int, default=None, help="the first N sentences only")
+    args = parser.parse_args(argv)
+    if not (args.model / "config.json").is_file():
+        parser.error(f"no saved model at {args.model} (a run's `best` folder holds one)")
+    from transformers import AutoTokenizer
+
+    from modeling_srunear import SRUNERModel
+    from run import experiment_for
+    from srunear.markdown import markdown_table_lines
+    from srunear.splits import load_split
+
+    model = SRUNERModel.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    experiment, _ = experiment_for(args.config)
+    examples = []
+    for name, data in load_split(experiment, args.split, args.limit).items():
+        source = name if name in model.config.source_names else model.config.source_names[0]
+        examples += [{"tokens": e["tokens"], "spans": e["spans"], "source": source} for e in data.dataset]
+    rows = [[context, str(r["gold_actions"]), f"{r['mean_probability']:.3f}", f"{100 * r['share_over_threshold']:.0f}%",
+             f"{r['mean_shift_probability']:.3f}"] for context, r in probe(model, tokenizer, examples).items()]
+    print(f"{args.model}, {args.split} ({len(examples)} sentences), gold actions fed (teacher forcing):\n")
+    print("\n".join(markdown_table_lines(["gold action, context", "n", "mean p", f"p >= {model.config.threshold:g}",
+                                          "mean p(SHIFT)"], rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
