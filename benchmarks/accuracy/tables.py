@@ -289,8 +289,7 @@ def markdown(r: dict[str, Any]) -> str:
         per_type = [_mean([d["test"]["bc5cdr"]["per_type"].get(t, {}).get("f1", 0.0) for d in done])
                     for t in ("Chemical", "Disease")]
         rows.append([label, mean_std(r, f"label_mask.{system}.bc5cdr"), _precision_recall([d["test"]["bc5cdr"] for d in done]),
-                     *per_type,
-                     _train_minutes(done), _dev_curve(done)])
+                     *per_type, _train_minutes(done), _dev_curve(done)])
     lines += [*markdown_table_lines(["system", "F1", "P / R", "Chemical F1", "Disease F1", "train time / run",
                                      "dev F1, last epochs"], rows), ""]
 
