@@ -74,7 +74,7 @@ def probe(model, tokenizer, examples: Sequence[dict[str, Any]], batch_size: int 
 
     from modeling_srunear.decoder_srunear import action_vocabulary
     from modeling_srunear.modeling_srunear import SRUNERDataCollator
-    from modeling_srunear.transition_system import SHIFT, encode_spans
+    from modeling_srunear.transition_system import SHIFT
 
     vocab = action_vocabulary(model.config)
     collator = SRUNERDataCollator(tokenizer=tokenizer, config=model.config)
@@ -86,10 +86,9 @@ def probe(model, tokenizer, examples: Sequence[dict[str, Any]], batch_size: int 
             batch = collator(batch_examples)
             batch = {k: v.to(model.device) for k, v in batch.items()}
             probabilities = model(**batch).action_probabilities.cpu()
-            for row, example in enumerate(batch_examples):
-                heads = [collator.head_span((s["start"], s["end"], s["type"]), example.get("source"))
-                         for s in example["spans"]]
-                for t, action, context in gold_action_contexts(encode_spans(heads, len(example["tokens"]), vocab), vocab):
+            for row, labels in enumerate(batch["labels"].cpu()):
+                steps = [frozenset(torch.nonzero(step > 0.5).flatten().tolist()) for step in labels if step[0] >= 0]
+                for t, action, context in gold_action_contexts(steps, vocab):
                     p = float(probabilities[row, t, action])
                     entry = sums[context]
                     entry[0] += 1
