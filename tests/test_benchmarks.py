@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import REPO_ROOT
 
 ACCURACY = REPO_ROOT / "benchmarks" / "accuracy"
-MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus", "nesting_probe")
+MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus", "nesting_probe", "threshold_sweep")
 
 
 @pytest.fixture()
@@ -98,6 +98,41 @@ def test_the_nesting_probe_groups_gold_actions_by_what_is_open_and_the_step_at_t
     assert table["REDUCE, one of several open spans of its head"]["gold_actions"] == 1  # (1, 2), while (1, 3) is open
     assert sum(r["gold_actions"] for c, r in table.items() if c.endswith("at the pointer")) == 6
     assert all(0.0 <= r["mean_probability"] <= 1.0 and 0.0 <= r["share_over_threshold"] <= 1.0 for r in table.values())
+
+
+def test_the_threshold_sweep_decodes_at_each_threshold_and_scores_against_gold(accuracy, monkeypatch, tmp_path, capsys):
+    import datasets
+
+    run, _ = accuracy
+    sweep = importlib.import_module("threshold_sweep")
+    dataset = datasets.Dataset.from_list([{"tokens": ["IL-2", "gene"], "spans": [
+        {"start": 0, "end": 2, "type": "DNA"}, {"start": 0, "end": 1, "type": "protein"}]}])
+    tagged = {0.5: [[(0, 2, "DNA")]], 0.3: [[(0, 2, "DNA"), (0, 1, "protein"), (1, 2, "protein")]]}
+    asked = []
+
+    def fake_predict(folder, data, decoding=None):
+        asked.append((folder, decoding))
+        return tagged[decoding["threshold"]], 0.0
+
+    monkeypatch.setattr(run, "predict", fake_predict)
+    blocks = sweep.sweep(tmp_path, dataset, ["DNA", "protein"], [0.5, 0.3], nested=True)
+    assert asked == [(tmp_path, {"threshold": 0.5}), (tmp_path, {"threshold": 0.3})]
+    assert blocks[0.5]["recall"] == 50.0 and blocks[0.5]["nested"]["recall"] == 0.0
+    assert blocks[0.3]["precision"] == pytest.approx(200 / 3) and blocks[0.3]["nested"]["f1"] == pytest.approx(200 / 3)
+    rows = sweep.table_rows(blocks, default=0.5)
+    assert rows[0][:4] == ["0.5 (default)", "100.00", "50.00", "66.67"] and rows[1][0] == "0.3"
+    assert rows[1][4:] == ["50.00", "100.00", "66.67", "100.00"]  # nested P / R / F1, found
+    assert sweep.table_rows({0.5: run.score([[(0, 1, "DNA")]], [[(0, 1, "DNA")]], ["DNA"])}, 0.4)[0] == \
+        ["0.5", "100.00", "100.00", "100.00"]  # flat runs: no nested columns
+    with pytest.raises(SystemExit, match="strictly between 0 and 1, got \\[1.0, 0.0\\]"):
+        sweep.check_thresholds([0.5, 1.0, 0.0])
+    assert sweep.check_thresholds([0.5, 0.3, 0.5]) == [0.5, 0.3]
+    with pytest.raises(SystemExit):
+        sweep.main(["genia_full.baseline_outermost.seed1"])
+    assert "is no SRU-NER job" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sweep.main(["genia_full.srunear.seed1"])
+    assert "genia_full.srunear.seed1's model is not at" in capsys.readouterr().err
 
 
 def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_variant(accuracy):

@@ -432,14 +432,16 @@ def experiment_for(config_file: str, overrides: list[str] = (), keep: list[str] 
     return experiment_from_dict(raw, HERE, where=config_file), raw
 
 
-def test_sets(raw: dict[str, Any], test_source: str | None, limit: int | None = None) -> dict[str, Any]:
-    """name -> (test dataset, types scored): every source's test split, or ``test_source``'s with all its types."""
+def test_sets(raw: dict[str, Any], test_source: str | None, limit: int | None = None,
+              split: str = "test") -> dict[str, Any]:
+    """name -> (test dataset, types scored): every source's test split, or ``test_source``'s with all its types
+    (``split="dev"``: the same for the dev split, where a decoding setting may be chosen)."""
     from srunear.experiment import experiment_from_dict
     from srunear.splits import load_split
 
     if test_source is not None:
-        raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {"test": f"{test_source}/test.tsv"}}]}
-    splits = load_split(experiment_from_dict(raw, HERE), "test", limit)
+        raw = {**raw, "sources": [{"name": test_source, "format": "iob", "paths": {split: f"{test_source}/{split}.tsv"}}]}
+    splits = load_split(experiment_from_dict(raw, HERE), split, limit)
     return {name: (data.dataset, sorted(data.report.type_counts)) for name, data in splits.items()}
 
 
