@@ -135,6 +135,54 @@ def test_the_threshold_sweep_decodes_at_each_threshold_and_scores_against_gold(a
     assert "genia_full.srunear.seed1's model is not at" in capsys.readouterr().err
 
 
+def test_a_genia_job_records_the_threshold_chosen_on_dev_and_its_test_scores(accuracy, monkeypatch):
+    import datasets
+
+    run, _ = accuracy
+    sweep = importlib.import_module("threshold_sweep")
+    tables = importlib.import_module("tables")
+    job = run.JOBS["genia_full.srunear.seed1"]
+    best = run.job_folder(job) / "best"
+    best.mkdir(parents=True)
+    (best / "config.json").write_text('{"threshold": 0.5}')
+    sentence = {"tokens": ["IL-2", "gene"], "spans": [{"start": 0, "end": 2, "type": "DNA"},
+                                                     {"start": 0, "end": 1, "type": "protein"}]}
+    splits = {split: datasets.Dataset.from_list([{**sentence, "split": split}]) for split in ("dev", "test")}
+    monkeypatch.setattr(run, "experiment_for", lambda config: (None, {"sources": []}))
+    monkeypatch.setattr(run, "test_sets", lambda raw, source, limit=None, split="test":
+                        {"genia": (splits[split], ["DNA", "protein"])})
+    nested = [[(0, 2, "DNA"), (0, 1, "protein")]]
+    tagged = {("dev", 0.5): [[(0, 2, "DNA")]], ("dev", 0.4): nested, ("dev", 0.3): nested,  # 0.4 wins the tie
+              ("test", 0.4): [[*nested[0], (1, 2, "DNA")]]}
+    asked = []
+
+    def fake_predict(folder, data, decoding=None):
+        asked.append((data["split"][0], decoding["threshold"]))
+        return tagged[asked[-1]], 0.0
+
+    monkeypatch.setattr(run, "predict", fake_predict)
+    with pytest.raises(SystemExit, match="genia_full.srunear.seed1 is not done"):
+        sweep.record_choice(job.name, [0.4])
+    test = {"genia": {"f1": 66.67, "nested": {"f1": 0.0, "precision": 0.0, "recall": 0.0, "recall_any_prediction": 0.0},
+                      "per_type": {"DNA": {"f1": 100.0}}}}
+    run.save_results({"details": {job.name: _done(job, {"genia_full.srunear.all": 66.67, "genia_full.srunear.nested": 0.0},
+                                                  test=test, training={"train_s": 60.0, "dev_history": []},
+                                                  machine={"gpu": None})}})
+    entry = sweep.record_choice(job.name, [0.4, 0.3])
+    assert asked == [("dev", 0.5), ("dev", 0.4), ("dev", 0.3), ("test", 0.4)]  # the default is always weighed
+    assert entry["chosen"] == 0.4 and entry["dev"]["0.5"]["f1"] == pytest.approx(200 / 3)
+    results = run.load_results()
+    assert results["genia_full.srunear_dev_threshold.all"] == 80.0  # test at 0.4: both, and a false DNA
+    assert results["genia_full.srunear_dev_threshold.nested"] == 66.67
+    assert results["genia_full.srunear.all"] == 66.67  # the default's scores stay
+    text = tables.markdown(results)
+    assert "| SRU-NER, threshold chosen on dev (0.4) | 80.00 (1 seed) | 66.67 (1 seed) | 50.00 / 100.00 | 100.00 |" in text
+    assert "dev F1 at the choice: 100.0 (at 0.5: 66.7) |" in text
+    with pytest.raises(SystemExit, match="is no nested SRU-NER job"):
+        sweep.record_choice("flat_full.srunear.ncbi_disease.seed1", [0.4])
+    assert sweep.choose({0.6: {"f1": 70.0}, 0.45: {"f1": 70.0}}, 0.5) == 0.45  # equal scores: nearest the default
+
+
 def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_variant(accuracy):
     _, ablations = accuracy
     runs = {}
