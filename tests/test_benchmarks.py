@@ -115,7 +115,7 @@ def test_the_threshold_sweep_decodes_at_each_threshold_and_scores_against_gold(a
         return tagged[decoding["threshold"]], 0.0
 
     monkeypatch.setattr(run, "predict", fake_predict)
-    blocks = sweep.sweep(tmp_path, dataset, ["DNA", "protein"], [0.5, 0.3], nested=True)
+    blocks = run.decode_at_thresholds(tmp_path, dataset, ["DNA", "protein"], [0.5, 0.3], nested=True)
     assert asked == [(tmp_path, {"threshold": 0.5}), (tmp_path, {"threshold": 0.3})]
     assert blocks[0.5]["recall"] == 50.0 and blocks[0.5]["nested"]["recall"] == 0.0
     assert blocks[0.3]["precision"] == pytest.approx(200 / 3) and blocks[0.3]["nested"]["f1"] == pytest.approx(200 / 3)
@@ -180,7 +180,7 @@ def test_a_genia_job_records_the_threshold_chosen_on_dev_and_its_test_scores(acc
     assert "dev F1 at the choice: 100.0 (at 0.5: 66.7) |" in text
     with pytest.raises(SystemExit, match="is no nested SRU-NER job"):
         sweep.record_choice("flat_full.srunear.ncbi_disease.seed1", [0.4])
-    assert sweep.choose({0.6: {"f1": 70.0}, 0.45: {"f1": 70.0}}, 0.5) == 0.45  # equal scores: nearest the default
+    assert run.choose_threshold({0.6: {"f1": 70.0}, 0.45: {"f1": 70.0}}, 0.5) == 0.45  # equal scores: nearest the default
 
 
 def test_ablation_tables_show_mean_and_spread_and_read_models_of_the_named_variant(accuracy):
@@ -706,3 +706,35 @@ def test_a_multitask_job_runs_end_to_end_on_the_shared_corpora_and_scores_biored
     assert run.main(["--tables"]) == 0
     average = results["multitask.joint.average"]
     assert f"| **average** | {average:.2f} (1 seed) | – |" in run.TABLES.read_text(encoding="utf-8")
+
+
+def test_a_genia_job_runs_end_to_end_and_records_the_threshold_chosen_on_dev(accuracy, shared_data):
+    """A GENIA SRU-NER job as a driver launches it, at two steps: the test scores at the default threshold, and the
+    threshold chosen on dev with its test scores, recorded as the second SRU-NER row of the GENIA table."""
+    import os
+    import subprocess
+
+    run, _ = accuracy
+    training = {"best_dev_f1": 50.0, "train_s": 60.0, "dev_history": []}
+    sweep = {j.name: {"status": "done", "training": training, "encoder_learning_rate": 3e-5}
+             for j in run.JOBS.values() if j.lr_group == "genia.srunear" and j.is_sweep}
+    run.save_results({"details": sweep})
+    env = {**os.environ, "SRUNEAR_ACCURACY_TEST_LIMIT": "6", "SRUNEAR_ACCURACY_OVERRIDES":
+           "training.epochs=1;training.steps_per_epoch=2;training.batch_size=4;training.max_eval_examples=4;"
+           "training.max_train_examples=16"}
+    job = "genia_full.srunear.seed1"
+    done = subprocess.run([sys.executable, str(ACCURACY / "run.py"), "--job", job], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = run.load_results()
+    details = results["details"][job]
+    choice = details["dev_threshold"]
+    assert choice["default"] == 0.5 and set(choice["dev"]) == {f"{t:g}" for t in run.DEV_THRESHOLDS}
+    assert choice["chosen"] in run.DEV_THRESHOLDS
+    chosen_f1 = choice["dev"][f"{choice['chosen']:g}"]["f1"]
+    assert all(chosen_f1 >= row["f1"] for row in choice["dev"].values())
+    assert set(details["scores"]) == {"genia_full.srunear.all", "genia_full.srunear.nested",
+                                      "genia_full.srunear_dev_threshold.all", "genia_full.srunear_dev_threshold.nested"}
+    assert results["genia_full.srunear_dev_threshold.all_runs"] == [round(choice["test"]["genia"]["f1"], 2)]
+    assert run.main(["--tables"]) == 0
+    assert f"| SRU-NER, threshold chosen on dev ({choice['chosen']:g}) |" in run.TABLES.read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
 """Is a low nested recall a matter of the decoding threshold? A finished job's model tags a split at several.
 
-    python benchmarks/accuracy/threshold_sweep.py JOB [--split dev] [--thresholds 0.6 0.5 0.4 0.3 0.2] [--limit N]
-    python benchmarks/accuracy/threshold_sweep.py JOB --record     # GENIA jobs: choose on dev, record test
+    python benchmarks/accuracy/threshold_sweep.py JOB [--split dev] [--thresholds T ...] [--limit N]
+    python benchmarks/accuracy/threshold_sweep.py JOB --record     # GENIA jobs finished before run.py chose
 
 The nesting probe (`nesting_probe.py`) shows gold nested TRANSITIONs getting probabilities near 0.3,
 under the 0.5 threshold. If the model ranks them well but too low, a lower threshold (a setting a user
@@ -9,10 +9,11 @@ may change, `config.threshold`) recovers them at little cost in precision; if it
 nested precision falls as fast as recall rises. JOB is a finished SRU-NER job of `run.py --list` whose
 model is in `$SRUNEAR_ACCURACY_WORK/runs/JOB/best`. Choose on dev (the default split) only.
 
-With `--record` (finished GENIA SRU-NER jobs) the threshold of the best dev all-mention F1 is chosen,
-the test set is tagged at it, and accuracy.json records both under the job (`dev_threshold`) with the
-scores `genia_full.srunear_dev_threshold.all` / `.nested`: a second row of the GENIA table, the
-same models decoded at a setting chosen without the test set. The targets stay judged at the default.
+Every GENIA SRU-NER job of run.py also chooses its threshold on dev (best all-mention F1,
+`run.dev_threshold_choice`), tags the test set at it, and records both under the job (`dev_threshold`)
+with the scores `genia_full.srunear_dev_threshold.all` / `.nested`: a second row of the GENIA table,
+the same models decoded at a setting chosen without the test set. The targets stay judged at the
+default. `--record` does the same for a job that finished before run.py did it.
 """
 
 from __future__ import annotations
@@ -29,15 +30,6 @@ if str(HERE) not in sys.path:
 
 import run  # noqa: E402  (jobs, data, prediction, scoring)
 
-DEFAULT_THRESHOLDS = (0.6, 0.5, 0.4, 0.3, 0.2)
-
-
-def sweep(folder: Path, dataset, types: list[str], thresholds: Sequence[float], nested: bool) -> dict[float, dict[str, Any]]:
-    """threshold -> `run.score` block of the model in ``folder/best`` decoding ``dataset`` at that threshold."""
-    gold = run.gold_of(dataset)
-    return {threshold: run.score(gold, run.predict(folder, dataset, {"threshold": threshold})[0], types, nested=nested)
-            for threshold in thresholds}
-
 
 def table_rows(blocks: dict[float, dict[str, Any]], default: float) -> list[list[str]]:
     """One row per threshold: all-mention P / R / F1, then (nested runs) nested P / R / F1 and nested found."""
@@ -52,18 +44,9 @@ def table_rows(blocks: dict[float, dict[str, Any]], default: float) -> list[list
     return rows
 
 
-def choose(dev_blocks: dict[float, dict[str, Any]], default: float) -> float:
-    """The threshold of the best dev all-mention F1; of equal scores the one nearest the default."""
-    return max(dev_blocks, key=lambda t: (round(dev_blocks[t]["f1"], 9), -abs(t - default)))
-
-
-RECORDED_SUFFIX = "_dev_threshold"
-
-
 def record_choice(name: str, thresholds: Sequence[float], limit: int | None = None) -> dict[str, Any]:
-    """Choose a finished GENIA SRU-NER job's threshold on dev, tag test at it, record both (see the module doc)."""
-    import json
-
+    """`run.dev_threshold_choice` for a GENIA SRU-NER job that finished before run.py made it, recorded in
+    accuracy.json with its scores (the job's own scores stay)."""
     job = run.JOBS.get(name)
     if job is None or job.kind != "srunear" or not job.nested or job.is_sweep:
         raise SystemExit(f"threshold_sweep.py --record: {name!r} is no nested SRU-NER job of the experiments (run.py --list)")
@@ -72,27 +55,18 @@ def record_choice(name: str, thresholds: Sequence[float], limit: int | None = No
     folder = run.job_folder(job)
     if not (folder / "best" / "config.json").is_file():
         raise SystemExit(f"threshold_sweep.py --record: {name}'s model is not at {folder / 'best'} (trained elsewhere?)")
-    default = json.loads((folder / "best" / "config.json").read_text(encoding="utf-8"))["threshold"]
-    thresholds = check_thresholds([default, *thresholds])  # the choice is weighed against the default
     _, raw = run.experiment_for(job.config)
-    ((dev_name, (dev, types)),) = run.test_sets(raw, job.test, limit, split="dev").items()
-    ((test_name, (test, test_types)),) = run.test_sets(raw, job.test, limit).items()
-    dev_blocks = sweep(folder, dev, types, thresholds, nested=True)
-    chosen = choose(dev_blocks, default)
-    predicted, _ = run.predict(folder, test, {"threshold": chosen})
-    block = run.score(run.gold_of(test), predicted, test_types, nested=True)
-    entry = {"default": default, "chosen": chosen,
-             "dev": {f"{t:g}": {"f1": b["f1"], "nested_f1": b["nested"]["f1"]} for t, b in dev_blocks.items()},
-             "test": {test_name: block}}
+    entry = run.dev_threshold_choice(job, raw, check_thresholds(thresholds), limit)
     with run.results_lock():
         results = run.load_results()
         details = results["details"][name]
         details["dev_threshold"] = entry
-        details["scores"][f"{job.result}{RECORDED_SUFFIX}.all"] = block["f1"]
-        details["scores"][f"{job.result}{RECORDED_SUFFIX}.nested"] = block["nested"]["f1"]
+        details["scores"] = run.job_scores(job, details)
         run.save_results(run.aggregate(results))
-    run.log(f"{name}: threshold {chosen:g} chosen on {dev_name} dev (F1 {dev_blocks[chosen]['f1']:.2f}); "
-            f"test F1 {block['f1']:.2f}, nested {block['nested']['f1']:.2f}")
+    ((test_name, block),) = entry["test"].items()
+    chosen = entry["chosen"]
+    run.log(f"{name}: threshold {chosen:g} chosen on dev (F1 {entry['dev'][f'{chosen:g}']['f1']:.2f}); "
+            f"{test_name} test F1 {block['f1']:.2f}, nested {block['nested']['f1']:.2f}")
     return entry
 
 
@@ -107,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("job", help="a finished SRU-NER job (run.py --list)")
     parser.add_argument("--split", default="dev", choices=("dev", "test"), help="choose on dev; test only to report")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=list(DEFAULT_THRESHOLDS))
+    parser.add_argument("--thresholds", type=float, nargs="+", default=list(run.DEV_THRESHOLDS))
     parser.add_argument("--limit", type=int, default=None, help="the first N sentences only")
     parser.add_argument("--record", action="store_true",
                         help="GENIA jobs: choose on dev, tag test at the choice, record both in accuracy.json")
@@ -136,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     _, raw = run.experiment_for(job.config)
     header = ["threshold", "P", "R", "F1"] + (["nested P", "nested R", "nested F1", "nested found"] if job.nested else [])
     for name, (dataset, types) in run.test_sets(raw, job.test, args.limit, split=args.split).items():
-        blocks = sweep(folder, dataset, types, thresholds, job.nested)
+        blocks = run.decode_at_thresholds(folder, dataset, types, thresholds, job.nested)
         print(f"\n{args.job}, {name} {args.split} ({len(dataset)} sentences):\n")
         print("\n".join(markdown_table_lines(header, table_rows(blocks, default))))
     return 0
