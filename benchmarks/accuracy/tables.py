@@ -102,7 +102,7 @@ def _nested_breakdown(r: dict[str, Any], systems: list[tuple[str, str, str]]) ->
 
 
 def _dev_threshold_rows(r: dict[str, Any], prefix: str) -> list[list[str]]:
-    """The same SRU-NER models decoded at the threshold each chose on dev (`threshold_sweep.py --record`)."""
+    """The same SRU-NER models decoded at the threshold each chose on dev (`run.dev_threshold_choice`)."""
     chosen = [d["dev_threshold"] for d in _done(r, prefix) if "dev_threshold" in d]
     if not chosen:
         return []
@@ -256,7 +256,8 @@ def markdown(r: dict[str, Any]) -> str:
               "has one BIO softmax per type, so mentions of different types may nest. The first budget, 5 epochs, was "
               "left when SRU-NER's dev F1 still rose 4.8 points in its fourth epoch (its seed-1 runs are the last two "
               "rows). *Threshold chosen on dev*: the same SRU-NER models decoded at the threshold of their best dev "
-              "F1 (`threshold_sweep.py --record`); the targets are judged at the default.", ""]
+              "F1, which each job chooses after training (`run.dev_threshold_choice`); the targets are judged at the "
+              "default.", ""]
     header = ["system", "all F1", "nested F1", "nested P / R", "nested found", *(f"{t} F1" for t in GENIA_TYPES),
               "train time / run", "dev F1, last epochs"]
     rows = []
