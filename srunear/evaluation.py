@@ -103,7 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-examples", type=int, default=None, help="at most this many examples per source")
     parser.add_argument("--model-card", action="store_true", help="rewrite MODEL_DIR/README.md with these metrics")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="decode at this probability for TRANSITION/REDUCE actions instead of the model's "
+                             "(config.threshold); compare thresholds on the dev split, then load the model with "
+                             "from_pretrained(..., threshold=T)")
     return parser
+
+
+def check_decoding_threshold(threshold: float | None, model_card: bool) -> None:
+    """Refuse a threshold that is no probability, and a model card for metrics the saved model would not give."""
+    if threshold is None:
+        return
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"--threshold must be a probability strictly between 0 and 1, got {threshold:g}")
+    if model_card:
+        raise ValueError("--model-card describes the saved model, which decodes at its own threshold: save the model "
+                         "with this threshold first (from_pretrained(..., threshold=T), then save_pretrained), or "
+                         "leave out --model-card")
 
 
 @command_line(build_parser, intermixed=True)
@@ -111,6 +127,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoTokenizer
 
+    check_decoding_threshold(args.threshold, args.model_card)
     experiment = load_experiment(args.config, args.overrides)
     check_model_type(args.model_dir)  # before reading any corpus
     experiment.check_paths((args.split,))
@@ -120,19 +137,24 @@ def main(args: argparse.Namespace) -> int:
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     with torch.no_grad():  # a context, not a global switch: main() may run inside a longer program
         model = load_model(args.model_dir)
+        if args.threshold is not None:
+            model.config.threshold = args.threshold
         splits = fit_splits(experiment, splits, tokenizer, model.config.max_subword_tokens)
         for data in splits.values():
             print(data.report.summary())
         report = evaluate_model(model, tokenizer, splits, batch_size=args.batch_size, progress=True)
+    report["decoding_threshold"] = model.config.threshold
     for warning in unpredicted_warnings(report):
         print(warning, file=sys.stderr)
-    output = Path(args.output) if args.output else Path(args.model_dir) / f"eval_{args.split}.json"
+    default_name = f"eval_{args.split}" + ("" if args.threshold is None else f"_threshold{args.threshold:g}")
+    output = Path(args.output) if args.output else Path(args.model_dir) / f"{default_name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     table = markdown_table(report)
     output.with_suffix(".md").write_text(table, encoding="utf-8")
     print(table)
-    print(f"wrote {output} and {output.with_suffix('.md')}")
+    origin = "the model's" if args.threshold is None else "--threshold"
+    print(f"decoded at threshold {model.config.threshold:g} ({origin}); wrote {output} and {output.with_suffix('.md')}")
     if args.model_card:
         summary_path = Path(args.model_dir) / TRAINING_SUMMARY
         summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else None

@@ -31,7 +31,7 @@ def test_evaluate_cli_writes_report_and_table(tmp_path):
     result = run_script(sys.executable, "evaluate.py", str(tmp_path / "out" / "best"), str(config),
                         "--split", "test", "--output", str(output), "--batch-size", "4", "--model-card")
     report = json.loads(output.read_text())
-    assert set(report) == {"sources", "average_f1"}
+    assert set(report) == {"sources", "average_f1", "decoding_threshold"} and report["decoding_threshold"] == 0.5
     assert list(report["sources"]) == ["genes", "diseases", "extra"]
     assert set(report["sources"]["genes"]["types"]) <= {"Gene"}  # the model's sources decide the types
     assert report["sources"]["genes"]["types"]["Gene"]["support"] == 10
@@ -107,6 +107,28 @@ def test_types_the_model_does_not_predict_count_as_misses(tmp_path, tokenizer, c
     assert "Gene" in block["types"]  # the types the model learnt for this source are still scored
     assert "warning: source 'genes' annotates Species (2 mentions), which the model does not predict; they count as misses" \
         in capsys.readouterr().err
+
+
+def test_a_decoding_threshold_chosen_on_the_command_line_reaches_the_decoder(tmp_path, tokenizer, capsys):
+    folder = save_nudged_tiny_model(tmp_path / "model", tokenizer)  # its Gene actions have probability 0.73
+    (tmp_path / "genes.tsv").write_text("BRCA1\tB-Gene\nbinds\tO\n", encoding="utf-8")
+    config = tmp_path / "genes.yaml"
+    config.write_text(yaml.safe_dump({"encoder": str(folder), "sources": [
+        {"name": "genes", "format": "iob", "paths": {"dev": "genes.tsv"}}]}), encoding="utf-8")
+    assert evaluate_main(str(folder), str(config), "--split", "dev") == 0
+    assert "decoded at threshold 0.5 (the model's)" in capsys.readouterr().out
+    assert evaluate_main(str(folder), str(config), "--split", "dev", "--threshold", "0.8") == 0
+    assert "decoded at threshold 0.8 (--threshold)" in capsys.readouterr().out
+    at_default = json.loads((folder / "eval_dev.json").read_text())
+    at_high = json.loads((folder / "eval_dev_threshold0.8.json").read_text())  # beside it, not over it
+    assert at_default["sources"]["genes"]["types"]["Gene"]["recall"] == 100.0
+    assert at_high["sources"]["genes"]["types"]["Gene"]["recall"] == 0.0 and at_high["decoding_threshold"] == 0.8
+    assert json.loads((folder / "config.json").read_text())["threshold"] == 0.5  # the saved model is untouched
+    for bad in ("1.5", "0"):
+        assert evaluate_main(str(folder), str(config), "--split", "dev", "--threshold", bad) == 2
+        assert "--threshold must be a probability strictly between 0 and 1" in capsys.readouterr().err
+    assert evaluate_main(str(folder), str(config), "--split", "dev", "--threshold", "0.4", "--model-card") == 2
+    assert "--model-card describes the saved model" in capsys.readouterr().err
 
 
 def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
