@@ -674,23 +674,29 @@ def test_the_word_split_benchmark_reads_an_experiment_file_on_the_shared_corpora
         sys.modules.pop("pipeline_words", None)
 
 
-def test_a_multitask_job_runs_end_to_end_on_the_shared_corpora_and_scores_biored(accuracy, shared_data):
-    """The joint model's job, as a driver launches it (its own process), at a few steps: training on five corpora
-    with per-source heads, the five test sets, and BioRED through the pipeline. The code after hours of training."""
+def _run_job_at_two_steps(run, job: str, lr_group: str, test_limit: int, overrides: str = "") -> None:
+    """``run.py --job JOB`` in its own process, as a driver launches it, after a finished sweep of ``lr_group``
+    (encoder rate 3e-5), at two optimiser steps and ``test_limit`` sentences per test set."""
     import os
     import subprocess
 
-    run, _ = accuracy
     training = {"best_dev_f1": 50.0, "train_s": 60.0, "dev_history": []}
     sweep = {j.name: {"status": "done", "training": training, "encoder_learning_rate": 3e-5}
-             for j in run.JOBS.values() if j.lr_group == "flat.srunear" and j.is_sweep}
+             for j in run.JOBS.values() if j.lr_group == lr_group and j.is_sweep}
     run.save_results({"details": sweep})
-    env = {**os.environ, "SRUNEAR_ACCURACY_TEST_LIMIT": "4", "SRUNEAR_ACCURACY_OVERRIDES":
-           "training.epochs=1;training.steps_per_epoch=2;training.batch_size=4;training.max_eval_examples=4"}
-    job = "multitask.joint.seed1"
+    env = {**os.environ, "SRUNEAR_ACCURACY_TEST_LIMIT": str(test_limit), "SRUNEAR_ACCURACY_OVERRIDES":
+           "training.epochs=1;training.steps_per_epoch=2;training.batch_size=4;training.max_eval_examples=4" + overrides}
     done = subprocess.run([sys.executable, str(ACCURACY / "run.py"), "--job", job], env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_multitask_job_runs_end_to_end_on_the_shared_corpora_and_scores_biored(accuracy, shared_data):
+    """The joint model's job, as a driver launches it (its own process), at a few steps: training on five corpora
+    with per-source heads, the five test sets, and BioRED through the pipeline. The code after hours of training."""
+    run, _ = accuracy
+    job = "multitask.joint.seed1"
+    _run_job_at_two_steps(run, job, "flat.srunear", test_limit=4)
     results = run.load_results()
     details = results["details"][job]
     assert details["status"] == "done" and details["sources"] == run.MULTITASK_SOURCES
@@ -711,21 +717,9 @@ def test_a_multitask_job_runs_end_to_end_on_the_shared_corpora_and_scores_biored
 def test_a_genia_job_runs_end_to_end_and_records_the_threshold_chosen_on_dev(accuracy, shared_data):
     """A GENIA SRU-NER job as a driver launches it, at two steps: the test scores at the default threshold, and the
     threshold chosen on dev with its test scores, recorded as the second SRU-NER row of the GENIA table."""
-    import os
-    import subprocess
-
     run, _ = accuracy
-    training = {"best_dev_f1": 50.0, "train_s": 60.0, "dev_history": []}
-    sweep = {j.name: {"status": "done", "training": training, "encoder_learning_rate": 3e-5}
-             for j in run.JOBS.values() if j.lr_group == "genia.srunear" and j.is_sweep}
-    run.save_results({"details": sweep})
-    env = {**os.environ, "SRUNEAR_ACCURACY_TEST_LIMIT": "6", "SRUNEAR_ACCURACY_OVERRIDES":
-           "training.epochs=1;training.steps_per_epoch=2;training.batch_size=4;training.max_eval_examples=4;"
-           "training.max_train_examples=16"}
     job = "genia_full.srunear.seed1"
-    done = subprocess.run([sys.executable, str(ACCURACY / "run.py"), "--job", job], env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _run_job_at_two_steps(run, job, "genia.srunear", test_limit=6, overrides=";training.max_train_examples=16")
     results = run.load_results()
     details = results["details"][job]
     choice = details["dev_threshold"]
