@@ -99,6 +99,23 @@ def test_the_nesting_probe_groups_gold_actions_by_what_is_open_and_the_step_at_t
     assert sum(r["gold_actions"] for c, r in table.items() if c.endswith("at the pointer")) == 6
     assert all(0.0 <= r["mean_probability"] <= 1.0 and 0.0 <= r["share_over_threshold"] <= 1.0 for r in table.values())
 
+    # before each step: DNA+protein open at 0, protein closed, DNA opened at 3, both DNA closed at 4, SHIFT, EOA
+    assert probe.open_counts(steps, vocab) == [[0, 0], [1, 1], [1, 1], [1, 0], [1, 0], [1, 0], [2, 0], [2, 0], [1, 0],
+                                               [0, 0], [0, 0]]
+    sentences = probe.decoder_states(model, tokenizer, examples)
+    assert [len(states) for states, _ in sentences] == [10, 4]  # one MLP input per teacher-forced step
+    # heads Gene, Disease, Chemical: SHIFT, two Gene openings at BRCA1, SHIFT, REDUCE, SHIFT, REDUCE, SHIFT x2, EOA
+    assert [c[0] for c in sentences[0][1]] == [0, 0, 1, 2, 2, 1, 1, 0, 0, 0]
+    assert sentences[1][1] == [[0, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0]]  # aspirin: TRANSITION, SHIFT, REDUCE, EOA
+    assert all(states.shape[1] == 2 * model.config.encoder_config.hidden_size for states, _ in sentences)
+    assert model.config.decoder_implementation == "incremental"  # restored after the reference decoder's run
+    more = examples + [{**examples[0], "tokens": "a BRCA1 gene in man".split()}] * 2
+    states = probe.state_probe(model, tokenizer, more)  # fitted on 3 sentences, scored on the last
+    assert list(states) == ["any span open", "a span of Gene open", "a span of Disease open", "a span of Chemical open"]
+    assert states["any span open"]["steps"] == 10 and states["any span open"]["share_open"] == pytest.approx(0.5)
+    assert states["a span of Disease open"]["majority"] == 1.0  # never open: nothing to recall
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["majority"] >= 0.5 for r in states.values())
+
 
 def test_the_threshold_sweep_decodes_at_each_threshold_and_scores_against_gold(accuracy, monkeypatch, tmp_path, capsys):
     import datasets

@@ -1,6 +1,6 @@
 """Where nesting is lost: the probability a trained SRU-NER model gives each gold structural action, teacher-forced.
 
-    python benchmarks/accuracy/nesting_probe.py MODEL_DIR [--config genia_full.yaml] [--split test] [--limit N]
+    python benchmarks/accuracy/nesting_probe.py MODEL_DIR [--config genia_full.yaml] [--split test] [--limit N] [--state]
 
 A nested mention is found only if its TRANSITION is taken while another span is open, and mentions
 sharing a start or an end need a second structural step before the pointer moves. This feeds the
@@ -8,6 +8,11 @@ model the gold actions of every sentence (eval mode, as at inference) and groups
 TRANSITION/REDUCE actions by that context, so a low nested recall can be traced to the decisions
 behind it: the mean probability of the gold action, the share over the decoding threshold, and the
 mean SHIFT probability at those steps. MODEL_DIR is a saved model (a run's `best` folder).
+
+`--state` asks whether the decoder could know what is open when it decides: a linear probe (logistic
+regression) on the MLP's input at each teacher-forced step, fitted on the first 70% of the sentences
+and scored on the rest, predicts whether any span (and a span of each head) is open before the step.
+If it can, giving the MLP open-span counts would tell it little it does not already have.
 """
 
 from __future__ import annotations
@@ -32,15 +37,25 @@ CONTEXTS = ("TRANSITION, no span open", "TRANSITION, a span of another head open
             "REDUCE, first structural step at the pointer", "REDUCE, a later structural step at the pointer")
 
 
+def open_counts(steps: Sequence[frozenset[int]], vocab: ActionVocabulary) -> list[list[int]]:
+    """Open spans per head before each step of an `encode_spans` sequence."""
+    counts, before = [0] * vocab.num_types, []
+    for step in steps:
+        before.append(list(counts))
+        for action in step:
+            if vocab.is_transition(action) or vocab.is_reduce(action):
+                counts[vocab.type_index(vocab.type_of(action))] += 1 if vocab.is_transition(action) else -1
+    return before
+
+
 def gold_action_contexts(steps: Sequence[frozenset[int]], vocab: ActionVocabulary) -> list[tuple[int, int, str]]:
     """(step, action, context) for each gold TRANSITION/REDUCE of an `encode_spans` sequence; every action gets two
     contexts: what is open when it is taken (counted before the step), and whether the pointer already had a
     structural step (REDUCEs of a step apply before its TRANSITIONs, so a step that closes and reopens a head
     counts the span it closes as open)."""
-    open_by_head = [0] * vocab.num_types
     since_shift = 0
     found = []
-    for t, step in enumerate(steps):
+    for t, (step, open_by_head) in enumerate(zip(steps, open_counts(steps, vocab))):
         structural = sorted(a for a in step if vocab.is_transition(a) or vocab.is_reduce(a))
         if not structural:
             since_shift = 0
@@ -61,9 +76,6 @@ def gold_action_contexts(steps: Sequence[frozenset[int]], vocab: ActionVocabular
                 found.append((t, action, f"REDUCE, {several} of its head"))
             kind = "TRANSITION" if vocab.is_transition(action) else "REDUCE"
             found.append((t, action, f"{kind}, {position} structural step at the pointer"))
-        for action in structural:
-            head = vocab.type_index(vocab.type_of(action))
-            open_by_head[head] += 1 if vocab.is_transition(action) else -1
         since_shift += 1
     return found
 
@@ -99,12 +111,86 @@ def probe(model, tokenizer, examples: Sequence[dict[str, Any]], batch_size: int 
                 "mean_shift_probability": shift / n} for c, (n, total, over, shift) in sums.items() if n}
 
 
+def decoder_states(model, tokenizer, examples: Sequence[dict[str, Any]]) -> list[tuple[Any, list[list[int]]]]:
+    """Per sentence: the MLP input of each teacher-forced step (steps, 2 * width) and the open spans per head
+    before it. One sentence at a time through the reference decoder, whose MLP is a module a hook can read."""
+    import torch
+
+    from modeling_srunear.decoder_srunear import action_vocabulary
+    from modeling_srunear.modeling_srunear import SRUNERDataCollator
+
+    vocab = action_vocabulary(model.config)
+    collator = SRUNERDataCollator(tokenizer=tokenizer, config=model.config)
+    captured: list[torch.Tensor] = []
+    hook = model.decoder.hidden_layer.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0][0]))
+    implementation, model.config.decoder_implementation = model.config.decoder_implementation, "naive"
+    model.eval()
+    found = []
+    try:
+        with torch.no_grad():
+            for example in examples:
+                batch = {k: v.to(model.device) for k, v in collator([example]).items()}
+                captured.clear()
+                model(**batch)
+                steps = [frozenset(torch.nonzero(step > 0.5).flatten().tolist()) for step in batch["labels"][0].cpu()
+                         if step[0] >= 0]
+                found.append((torch.stack(captured).cpu(), open_counts(steps, vocab)[:len(captured)]))
+    finally:
+        hook.remove()
+        model.config.decoder_implementation = implementation
+    return found
+
+
+def state_probe(model, tokenizer, examples: Sequence[dict[str, Any]], fit_share: float = 0.7) -> dict[str, dict[str, float]]:
+    """Linear probes of "any span open" and "a span of head H open" on the decoder's MLP input: fitted on the
+    first ``fit_share`` of the sentences, scored on the rest (share of steps open, accuracy, the majority
+    class's accuracy, and recall on open and on closed steps)."""
+    import torch
+
+    from modeling_srunear.decoder_srunear import action_vocabulary
+
+    sentences = decoder_states(model, tokenizer, examples)
+    split = max(1, min(len(sentences) - 1, round(fit_share * len(sentences))))
+    states = torch.cat([x for x, _ in sentences])
+    is_open = torch.tensor([[int(c > 0) for c in counts] for _, per_step in sentences for counts in per_step], dtype=torch.float)
+    fitted = torch.zeros(len(states), dtype=torch.bool)
+    fitted[: sum(len(x) for x, _ in sentences[:split])] = True
+    mean, std = states[fitted].mean(0), states[fitted].std(0) + 1e-6
+    states = (states - mean) / std
+    targets = {"any span open": is_open.amax(1)}
+    targets.update({f"a span of {head} open": is_open[:, h] for h, head in enumerate(action_vocabulary(model.config).entity_types)})
+    table = {}
+    for name, target in targets.items():
+        probe = torch.nn.Linear(states.shape[1], 1)
+        optimizer = torch.optim.LBFGS(probe.parameters(), max_iter=200)
+
+        def loss():
+            optimizer.zero_grad()
+            value = torch.nn.functional.binary_cross_entropy_with_logits(probe(states[fitted]).squeeze(1), target[fitted])
+            value = value + 1e-3 * probe.weight.pow(2).sum()
+            value.backward()
+            return value
+
+        with torch.enable_grad():
+            optimizer.step(loss)
+        with torch.no_grad():
+            predicted = (probe(states[~fitted]).squeeze(1) > 0).float()
+        truth = target[~fitted]
+        share = float(truth.mean())
+        table[name] = {"steps": len(truth), "share_open": share, "accuracy": float((predicted == truth).float().mean()),
+                       "majority": max(share, 1 - share),
+                       "recall_open": float(predicted[truth == 1].mean()) if share > 0 else float("nan"),
+                       "recall_closed": float(1 - predicted[truth == 0].mean()) if share < 1 else float("nan")}
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--config", default="genia_full.yaml", help="experiment file of this folder naming the data")
     parser.add_argument("--split", default="test", choices=("train", "dev", "test"))
     parser.add_argument("--limit", type=int, default=None, help="the first N sentences only")
+    parser.add_argument("--state", action="store_true", help="also probe the decoder state for open spans (linear)")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").is_file():
         parser.error(f"no saved model at {args.model} (a run's `best` folder holds one)")
@@ -127,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.model}, {args.split} ({len(examples)} sentences), gold actions fed (teacher forcing):\n")
     print("\n".join(markdown_table_lines(["gold action, context", "n", "mean p", f"p >= {model.config.threshold:g}",
                                           "mean p(SHIFT)"], rows)))
+    if args.state:
+        table = state_probe(model, tokenizer, examples)
+        rows = [[name, str(r["steps"]), f"{100 * r['share_open']:.1f}%", f"{100 * r['accuracy']:.1f}%",
+                 f"{100 * r['majority']:.1f}%", f"{100 * r['recall_open']:.1f}%", f"{100 * r['recall_closed']:.1f}%"]
+                for name, r in table.items()]
+        print("\nLinear probe of the decoder's MLP input (fitted on the first 70% of the sentences, scored on the rest):\n")
+        print("\n".join(markdown_table_lines(["target", "steps scored", "open", "accuracy", "majority class",
+                                              "recall, open", "recall, closed"], rows)))
     return 0
 
 
