@@ -266,7 +266,12 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         assert longer.training.epochs == 2 * base.training.epochs == 10
         assert {k: v for k, v in longer.settings().items() if k != "training.epochs"} == \
             {k: v for k, v in base.settings().items() if k != "training.epochs"}
-    pilots += checks
+    (genia_check,) = [job for job in run.JOBS.values() if job.result.startswith(run.GENIA_BUDGET_CHECK + ".")]
+    regular = run.JOBS["genia_full.baseline_per_type.seed1"]
+    assert names[-1] == genia_check.name and genia_check.overrides == ("training.epochs=20",)
+    assert (genia_check.kind, genia_check.scheme, genia_check.lr_group, genia_check.nested, genia_check.seed) == \
+        (regular.kind, regular.scheme, regular.lr_group, regular.nested, 1)
+    pilots += checks + [genia_check]
     for job in run.JOBS.values():
         if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)

@@ -75,6 +75,7 @@ SWEEP_DECODER_LRS = (3e-4, 1e-3, FILE_DECODER_LR, 1e-2)
 SWEEP_OVERRIDES = ("training.max_train_examples=2000", "training.epochs=3", "training.max_eval_examples=500")
 PILOT = "genia_5_epochs"  # GENIA at its first budget (seed 1 only)
 BUDGET_CHECK = "flat_10_epochs"  # the flat corpora at twice their budget (seed 1 only)
+GENIA_BUDGET_CHECK = "genia_20_epochs"  # the better GENIA baseline at twice its budget (seed 1 only)
 MAX_FAILURES = 2  # a job that failed this often is skipped until --retry-failed
 SUMMARIES = ("sweep", "setup")  # entries of "details" that are not jobs: aggregate() writes them
 
@@ -172,6 +173,12 @@ def build_jobs() -> dict[str, Job]:
                      f"multitask.single.{name}", keep=(name,), biored=True) for name in MULTITASK_SOURCES]
     # the per-type GENIA baseline's other seeds come last: the issue asks seeds of baseline (a) only
     jobs += [per_type_baseline(seed) for seed in SEEDS[1:]]
+    # its dev F1 rose 0.8 points in its tenth (last) epoch, and it is the better flat baseline the GENIA target
+    # is measured against: does twice the budget close the gap? (SRU-NER and the outermost baseline gained
+    # little or nothing from 5 to 10 epochs)
+    jobs.append(Job(f"{GENIA_BUDGET_CHECK}.baseline_per_type.seed1", "baseline", "genia_full.yaml", 1,
+                    "genia.baseline_per_type", f"{GENIA_BUDGET_CHECK}.baseline_per_type", scheme="per_type",
+                    overrides=("training.epochs=20",), nested=True))
     return {job.name: job for job in jobs}
 
 
