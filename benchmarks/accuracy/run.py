@@ -864,19 +864,25 @@ def merge(other: Path) -> dict[str, list[str]]:
     return outcome
 
 
+def finished_nested_srunear(name: str, command: str) -> Job:
+    """The nested SRU-NER job ``name``, done and with its model here; else ``command``'s one-line refusal."""
+    job = JOBS.get(name)
+    if job is None or job.kind != "srunear" or not job.nested:
+        raise SystemExit(f"{command}: {name!r} is no nested SRU-NER job (see run.py --list)")
+    if load_results().get("details", {}).get(name, {}).get("status") != "done":
+        raise SystemExit(f"{command}: {name} is not done")
+    best = job_folder(job) / "best"
+    if not (best / "config.json").is_file():
+        raise SystemExit(f"{command}: {name}'s model is not at {best} (trained elsewhere?)")
+    return job
+
+
 def add_nested_breakdown(name: str) -> dict[str, Any]:
     """Add the nested-recall breakdown (`nested_by_relation`) to a finished nested SRU-NER job recorded before it
     existed: its saved best model tags its test set again. Its recorded scores stay; the F1 of the new tagging is
     recorded beside them (`breakdown_f1`) so a difference (another machine's arithmetic) shows."""
-    job = JOBS.get(name)
-    if job is None or job.kind != "srunear" or not job.nested:
-        raise SystemExit(f"run.py --add-nested-breakdown: {name!r} is no nested SRU-NER job (see --list)")
-    recorded = load_results().get("details", {}).get(name, {})
-    if recorded.get("status") != "done":
-        raise SystemExit(f"run.py --add-nested-breakdown: {name} is not done")
+    job = finished_nested_srunear(name, "run.py --add-nested-breakdown")
     folder = job_folder(job)
-    if not (folder / "best").is_dir():
-        raise SystemExit(f"run.py --add-nested-breakdown: {name}'s model is not at {folder / 'best'} (trained elsewhere?)")
     _, raw = experiment_for(job.config)
     added = {}
     for test_name, (dataset, types) in test_sets(raw, job.test).items():

@@ -106,15 +106,19 @@ def _dev_threshold_rows(r: dict[str, Any], prefix: str) -> list[list[str]]:
     chosen = [d["dev_threshold"] for d in _done(r, prefix) if "dev_threshold" in d]
     if not chosen:
         return []
-    blocks = [c["test"]["genia"] for c in chosen]
-    per_type = [_mean([b["per_type"].get(t, {}).get("f1", 0.0) for b in blocks]) for t in GENIA_TYPES]
     thresholds = ", ".join(f"{c['chosen']:g}" for c in chosen)
     dev = "; ".join("{:.1f} (at {:g}: {:.1f})".format(c["dev"][f"{c['chosen']:g}"]["f1"], c["default"],
                                                       c["dev"][f"{c['default']:g}"]["f1"]) for c in chosen)
     key = f"{prefix}_dev_threshold"
     return [[f"SRU-NER, threshold chosen on dev ({thresholds})", mean_std(r, f"{key}.all"), mean_std(r, f"{key}.nested"),
-             _precision_recall([b["nested"] for b in blocks]), _mean([b["nested"]["recall_any_prediction"] for b in blocks]),
-             *per_type, "the same models", f"dev F1 at the choice: {dev}"]]
+             *_genia_cells([c["test"]["genia"] for c in chosen]), "the same models", f"dev F1 at the choice: {dev}"]]
+
+
+def _genia_cells(blocks: list[dict[str, Any]]) -> list[str]:
+    """Nested P / R, nested found and per-type F1 of GENIA test blocks, averaged over the runs."""
+    nested = [b["nested"] for b in blocks]
+    return [_precision_recall(nested), _mean([b["recall_any_prediction"] for b in nested]),
+            *(_mean([b["per_type"].get(t, {}).get("f1", 0.0) for b in blocks]) for t in GENIA_TYPES)]
 
 
 def _dev_curve(runs: list[dict[str, Any]]) -> str:
@@ -269,10 +273,8 @@ def markdown(r: dict[str, Any]) -> str:
     for experiment, system, label in systems:
         prefix = f"{experiment}.{system}"
         done = _done(r, prefix)
-        per_type = [_mean([d["test"]["genia"]["per_type"].get(t, {}).get("f1", 0.0) for d in done]) for t in GENIA_TYPES]
-        nested = [d["test"]["genia"]["nested"] for d in done]
-        rows.append([label, mean_std(r, f"{prefix}.all"), mean_std(r, f"{prefix}.nested"), _precision_recall(nested),
-                     _mean([b["recall_any_prediction"] for b in nested]), *per_type, _train_minutes(done), _dev_curve(done)])
+        rows.append([label, mean_std(r, f"{prefix}.all"), mean_std(r, f"{prefix}.nested"),
+                     *_genia_cells([d["test"]["genia"] for d in done]), _train_minutes(done), _dev_curve(done)])
         if system == "srunear" and experiment == "genia_full":
             rows += _dev_threshold_rows(r, prefix)
     lines += [*markdown_table_lines(header, rows), ""]

@@ -47,14 +47,7 @@ def table_rows(blocks: dict[float, dict[str, Any]], default: float) -> list[list
 def record_choice(name: str, thresholds: Sequence[float], limit: int | None = None) -> dict[str, Any]:
     """`run.dev_threshold_choice` for a GENIA SRU-NER job that finished before run.py made it, recorded in
     accuracy.json with its scores (the job's own scores stay)."""
-    job = run.JOBS.get(name)
-    if job is None or job.kind != "srunear" or not job.nested or job.is_sweep:
-        raise SystemExit(f"threshold_sweep.py --record: {name!r} is no nested SRU-NER job of the experiments (run.py --list)")
-    if run.load_results().get("details", {}).get(name, {}).get("status") != "done":
-        raise SystemExit(f"threshold_sweep.py --record: {name} is not done")
-    folder = run.job_folder(job)
-    if not (folder / "best" / "config.json").is_file():
-        raise SystemExit(f"threshold_sweep.py --record: {name}'s model is not at {folder / 'best'} (trained elsewhere?)")
+    job = run.finished_nested_srunear(name, "threshold_sweep.py --record")
     _, raw = run.experiment_for(job.config)
     entry = run.dev_threshold_choice(job, raw, check_thresholds(thresholds), limit)
     with run.results_lock():
