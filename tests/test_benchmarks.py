@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import REPO_ROOT
 
 ACCURACY = REPO_ROOT / "benchmarks" / "accuracy"
-MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus", "nesting_probe", "threshold_sweep")
+MODULES = ("run", "ablations", "tables", "baseline", "crosscorpus", "nesting_probe", "threshold_sweep", "offline_machine")
 
 
 @pytest.fixture()
@@ -754,3 +754,57 @@ def test_a_genia_job_runs_end_to_end_and_records_the_threshold_chosen_on_dev(acc
     assert results["genia_full.srunear_dev_threshold.all_runs"] == [round(choice["test"]["genia"]["f1"], 2)]
     assert run.main(["--tables"]) == 0
     assert f"| SRU-NER, threshold chosen on dev ({choice['chosen']:g}) |" in run.TABLES.read_text(encoding="utf-8")
+
+
+def _bundle_blob(tmp_path) -> bytes:
+    """A packed bundle as `offline_machine.pack` makes it, without wheels: the corpora tarball alone."""
+    import io
+    import tarfile
+
+    corpus = tmp_path / "corpora" / "data" / "ncbi_disease"
+    corpus.mkdir(parents=True)
+    (corpus / "train.tsv").write_text("Cancer\tB-Disease\n", encoding="utf-8")
+    offline = importlib.import_module("offline_machine")
+    data = offline.corpora_tarball(tmp_path / "corpora" / "data")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("data.tar.gz")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_an_offline_machine_bundle_is_ready_only_once_every_part_has_come(accuracy, tmp_path):
+    """Parts carried in separate calls gather in the bundle folder; the last one unpacks the corpora."""
+    offline = importlib.import_module("offline_machine")
+    blob = _bundle_blob(tmp_path)
+    parts = offline.write_parts(blob, tmp_path / "packed", part_mib=len(blob) / 3.5 / 2**20)
+    assert [p.name for p in parts] == ["part1", "part2", "part3", "part4"]
+    bundle, there = tmp_path / "bundle", tmp_path / "there"
+    for part in parts[:-1]:
+        assert offline.unpack(part, bundle=bundle, data_parent=there) is False
+    assert not (there / "data").exists()
+    assert offline.unpack(parts[-1], bundle=bundle, data_parent=there) is True
+    assert (there / "data" / "ncbi_disease" / "train.tsv").read_text(encoding="utf-8") == "Cancer\tB-Disease\n"
+    assert (bundle / "site").is_dir()
+
+
+def test_an_offline_machine_bundle_refuses_parts_of_two_packs(accuracy, tmp_path):
+    offline = importlib.import_module("offline_machine")
+    blob = _bundle_blob(tmp_path)
+    size = len(blob) / 1.5 / 2**20
+    first = offline.write_parts(blob, tmp_path / "a", part_mib=size)
+    second = offline.write_parts(bytes([blob[0] ^ 1]) + blob[1:], tmp_path / "b", part_mib=size)
+    bundle = tmp_path / "bundle"
+    assert offline.unpack(first[0], bundle=bundle, data_parent=tmp_path / "there") is False
+    with pytest.raises(SystemExit, match="SHA-256 differs"):
+        offline.unpack(second[1], bundle=bundle, data_parent=tmp_path / "there")
+
+
+def test_an_offline_machine_refuses_to_pack_into_the_repository_unignored_or_to_drive_before_unpacking(accuracy, tmp_path):
+    offline = importlib.import_module("offline_machine")
+    with pytest.raises(SystemExit, match="not ignored by git"):
+        offline.main(["pack", "--out", str(REPO_ROOT / "benchmarks" / "bundle_here")])
+    assert not (REPO_ROOT / "benchmarks" / "bundle_here").exists()
+    with pytest.raises(SystemExit, match="unpack. every part first"):
+        offline.drive(["multitask"], drivers=1, seconds=1, out=tmp_path / "out", bundle=tmp_path / "nothing")
