@@ -268,10 +268,22 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
             {k: v for k, v in base.settings().items() if k != "training.epochs"}
     (genia_check,) = [job for job in run.JOBS.values() if job.result.startswith(run.GENIA_BUDGET_CHECK + ".")]
     regular = run.JOBS["genia_full.baseline_per_type.seed1"]
-    assert names[-1] == genia_check.name and genia_check.overrides == ("training.epochs=20",)
+    assert genia_check.overrides == ("training.epochs=20",)
     assert (genia_check.kind, genia_check.scheme, genia_check.lr_group, genia_check.nested, genia_check.seed) == \
         (regular.kind, regular.scheme, regular.lr_group, regular.nested, 1)
-    pilots += checks + [genia_check]
+    # the label-mask budget check: masked and full labels, seed 1, their files at twice the epochs, last
+    mask_checks = [job for job in run.JOBS.values() if job.result.startswith(run.LABEL_MASK_BUDGET_CHECK + ".")]
+    assert names[-2:] == [j.name for j in mask_checks] and names.index(genia_check.name) == len(names) - 3
+    for job in mask_checks:
+        regular = run.JOBS[job.name.replace(run.LABEL_MASK_BUDGET_CHECK, "label_mask")]
+        assert (job.kind, job.config, job.lr_group, job.test, job.seed) == \
+            (regular.kind, regular.config, regular.lr_group, regular.test, 1)
+        longer, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4, 3e-3), gpu=False))
+        base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(3e-4, 3e-3), gpu=False))
+        assert longer.training.epochs == 2 * base.training.epochs == 20
+        assert {k: v for k, v in longer.settings().items() if k != "training.epochs"} == \
+            {k: v for k, v in base.settings().items() if k != "training.epochs"}
+    pilots += checks + [genia_check] + mask_checks
     for job in run.JOBS.values():
         if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)
