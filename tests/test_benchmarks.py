@@ -820,3 +820,17 @@ def test_an_offline_machine_refuses_to_pack_into_the_repository_unignored_or_to_
     assert not (REPO_ROOT / "benchmarks" / "bundle_here").exists()
     with pytest.raises(SystemExit, match="unpack. every part first"):
         offline.drive(["multitask"], drivers=1, seconds=1, out=tmp_path / "out", bundle=tmp_path / "nothing")
+
+
+def test_an_offline_machine_drive_leaves_few_files_with_every_driver_log_in_one(accuracy, tmp_path, monkeypatch):
+    """What comes back from such a machine is a handful of files: the results, and the drivers' logs in one."""
+    offline = importlib.import_module("offline_machine")
+    (tmp_path / "bundle" / "site").mkdir(parents=True)
+    monkeypatch.setattr(offline, "start_mps", lambda: None)
+    work = tmp_path / "work"
+    monkeypatch.setattr(offline, "WORK", work)
+    assert offline.drive(["no_such_job"], drivers=2, seconds=60, out=tmp_path / "out", bundle=tmp_path / "bundle") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy.json", "job_logs.txt"]
+    logs = (tmp_path / "out" / "job_logs.txt").read_text(encoding="utf-8")
+    assert "== driver1.log" in logs and "== driver2.log" in logs
+    assert logs.count("no job matches ['no_such_job']") == 2

@@ -18,8 +18,8 @@ look for them (`../shared/data`).
 
 `drive` starts `--drivers` run.py drivers over the `--only` jobs (they share run.py's lock, so no job
 runs twice), lets them work for `--seconds`, then stops what is still running (an unfinished job
-there is lost: choose the jobs to fit) and copies the results file and each job's log tail into
-$OUT (or `--out`). The results file starts as a copy of this repository's accuracy.json, so the
+there is lost: choose the jobs to fit) and leaves three files in $OUT (or `--out`): the results
+file, run.log and the tails of every driver's and job's log in one file. The results file starts as a copy of this repository's accuracy.json, so the
 jobs see the learning rates chosen by the sweep here. Where it can, `drive` starts CUDA's MPS
 daemon first, so that the drivers' processes share the GPU instead of taking turns.
 
@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 BUNDLE = Path("/tmp/srunear_bundle")
+WORK = Path("/tmp/srunear_accuracy")  # run.py's work folder there: checkpoints, derived corpora, logs
 MANIFEST = "manifest.json"
 
 # What the GPU machines lent here lack (their image lists its packages; see the device tool's
@@ -173,7 +174,7 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
     if not site.is_dir():
         raise SystemExit(f"drive: {site} is missing: carry and `unpack` every part first")
     out.mkdir(parents=True, exist_ok=True)
-    work = Path("/tmp/srunear_accuracy")
+    work = WORK
     results = out / "accuracy.json"
     if not results.is_file():
         shutil.copyfile(REPO_ROOT / "benchmarks" / "results" / "accuracy.json", results)
@@ -182,10 +183,12 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     start_mps()
     command = [sys.executable, str(HERE / "run.py"), "--resume", "--only", *only]
+    (work / "logs").mkdir(parents=True, exist_ok=True)
     processes = []
     for index in range(drivers):
-        log = open(out / f"driver{index + 1}.log", "w", encoding="utf-8")
-        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        with open(work / "logs" / f"driver{index + 1}.log", "w", encoding="utf-8") as driver_log:
+            processes.append(subprocess.Popen(command, env=env, stdout=driver_log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
         time.sleep(2)  # staggered, so that each claims its job before the next looks
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and any(p.poll() is None for p in processes):
@@ -195,10 +198,10 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
         os.killpg(process.pid, signal.SIGTERM)
     for process in processes:
         process.wait()
-    tails = []
-    for log in sorted((work / "logs").glob("*.log")):
-        lines = log.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()
-        tails.append(f"== {log.name}\n" + "\n".join(line for line in lines[-15:] if line.strip()))
+    tails = []  # one file for every log: what comes back from such a machine is a few files
+    for log_file in sorted((work / "logs").glob("*.log")):
+        lines = log_file.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()
+        tails.append(f"== {log_file.name}\n" + "\n".join(line for line in lines[-15:] if line.strip()))
     (out / "job_logs.txt").write_text("\n\n".join(tails) + "\n", encoding="utf-8")
     run_log = work / "run.log"
     if run_log.is_file():
