@@ -770,20 +770,11 @@ def test_a_genia_job_runs_end_to_end_and_records_the_threshold_chosen_on_dev(acc
 
 def _bundle_blob(tmp_path) -> bytes:
     """A packed bundle as `offline_machine.pack` makes it, without wheels: the corpora tarball alone."""
-    import io
-    import tarfile
-
     corpus = tmp_path / "corpora" / "data" / "ncbi_disease"
     corpus.mkdir(parents=True)
     (corpus / "train.tsv").write_text("Cancer\tB-Disease\n", encoding="utf-8")
     offline = importlib.import_module("offline_machine")
-    data = offline.corpora_tarball(tmp_path / "corpora" / "data")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("data.tar.gz")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return offline.bundle_blob([], offline.corpora_tarball(tmp_path / "corpora" / "data"))
 
 
 def test_an_offline_machine_bundle_is_ready_only_once_every_part_has_come(accuracy, tmp_path):

@@ -95,20 +95,27 @@ def corpora_tarball(data_dir: Path) -> bytes:
 
 def pack(out: Path, python_version: str, part_mib: float) -> list[Path]:
     """Wheels and corpora in one tar, cut into parts of at most `part_mib` MiB, each with the manifest."""
-    wheels = out / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
+    folder = out / "wheels"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for name in CARRIED:
+        wheels.append(download_wheel(name, metadata.version(name), python_version, folder))
+        print(f"  {wheels[-1].name} ({wheels[-1].stat().st_size / 2**20:.1f} MiB)")
+    data = corpora_tarball(DATA_DIR)
+    print(f"  data.tar.gz ({len(data) / 2**20:.1f} MiB)")
+    return write_parts(bundle_blob(wheels, data), out, part_mib)
+
+
+def bundle_blob(wheels: list[Path], data: bytes) -> bytes:
+    """The bundle `unpack` reads: the wheels under wheels/ and the corpora tarball as data.tar.gz, in one tar."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name in CARRIED:
-            wheel = download_wheel(name, metadata.version(name), python_version, wheels)
+        for wheel in wheels:
             tar.add(wheel, arcname=f"wheels/{wheel.name}")
-            print(f"  {wheel.name} ({wheel.stat().st_size / 2**20:.1f} MiB)")
-        data = corpora_tarball(DATA_DIR)
         info = tarfile.TarInfo("data.tar.gz")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-        print(f"  data.tar.gz ({len(data) / 2**20:.1f} MiB)")
-    return write_parts(buffer.getvalue(), out, part_mib)
+    return buffer.getvalue()
 
 
 def write_parts(blob: bytes, out: Path, part_mib: float) -> list[Path]:
