@@ -19,8 +19,9 @@ look for them (`../shared/data`).
 `drive` starts `--drivers` run.py drivers over the `--only` jobs (they share run.py's lock, so no job
 runs twice), lets them work for `--seconds`, then stops what is still running (an unfinished job
 there is lost: choose the jobs to fit) and leaves three files in $OUT (or `--out`): the results
-file, run.log and the tails of every driver's and job's log in one file. The results file starts as a copy of this repository's accuracy.json, so the
-jobs see the learning rates chosen by the sweep here. Where it can, `drive` starts CUDA's MPS
+file, run.log and the tails of every driver's and job's log in one file. The results file starts as
+a copy of this repository's accuracy.json, so the jobs see the learning rates chosen by the sweep
+here. Where it can, `drive` starts CUDA's MPS
 daemon first, so that the drivers' processes share the GPU instead of taking turns.
 
 `unpack` and `drive` use the standard library only: they run before the wheels are installed.
@@ -181,19 +182,18 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
     if not site.is_dir():
         raise SystemExit(f"drive: {site} is missing: carry and `unpack` every part first")
     out.mkdir(parents=True, exist_ok=True)
-    work = WORK
     results = out / "accuracy.json"
     if not results.is_file():
         shutil.copyfile(REPO_ROOT / "benchmarks" / "results" / "accuracy.json", results)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               SRUNEAR_ACCURACY_RESULTS=str(results), SRUNEAR_ACCURACY_WORK=str(work), PYTHONUNBUFFERED="1",
+               SRUNEAR_ACCURACY_RESULTS=str(results), SRUNEAR_ACCURACY_WORK=str(WORK), PYTHONUNBUFFERED="1",
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     start_mps()
     command = [sys.executable, str(HERE / "run.py"), "--resume", "--only", *only]
-    (work / "logs").mkdir(parents=True, exist_ok=True)
+    (WORK / "logs").mkdir(parents=True, exist_ok=True)
     processes = []
     for index in range(drivers):
-        with open(work / "logs" / f"driver{index + 1}.log", "w", encoding="utf-8") as driver_log:
+        with open(WORK / "logs" / f"driver{index + 1}.log", "w", encoding="utf-8") as driver_log:
             processes.append(subprocess.Popen(command, env=env, stdout=driver_log, stderr=subprocess.STDOUT,
                                               start_new_session=True))
         time.sleep(2)  # staggered, so that each claims its job before the next looks
@@ -206,11 +206,11 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
     for process in processes:
         process.wait()
     tails = []  # one file for every log: what comes back from such a machine is a few files
-    for log_file in sorted((work / "logs").glob("*.log")):
+    for log_file in sorted((WORK / "logs").glob("*.log")):
         lines = log_file.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()
         tails.append(f"== {log_file.name}\n" + "\n".join(line for line in lines[-15:] if line.strip()))
     (out / "job_logs.txt").write_text("\n\n".join(tails) + "\n", encoding="utf-8")
-    run_log = work / "run.log"
+    run_log = WORK / "run.log"
     if run_log.is_file():
         shutil.copyfile(run_log, out / "run.log")
         print(run_log.read_text(encoding="utf-8"))

@@ -715,8 +715,8 @@ def job_scores(job: Job, details: dict[str, Any]) -> dict[str, float]:
             scores.update({f"{job.result}_dev_threshold.all": chosen["f1"],
                            f"{job.result}_dev_threshold.nested": chosen["nested"]["f1"]})
         return scores
-    if job.result.startswith(("label_mask.", f"{LABEL_MASK_BUDGET_CHECK}.")):  # scored on BC5CDR test, both types
-        return {f"{job.result}.bc5cdr": test["bc5cdr"]["f1"]}
+    if job.test is not None:  # scored on one named corpus's test split, all its types (the label-mask jobs)
+        return {f"{job.result}.{job.test}": test[job.test]["f1"]}
     if job.result == "multitask.joint":
         scores = {f"multitask.joint.{name}": block["f1"] for name, block in test.items()}
         scores["multitask.joint.average"] = statistics.mean(scores.values())
