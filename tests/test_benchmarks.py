@@ -857,6 +857,16 @@ def test_an_offline_machine_refuses_to_pack_into_the_repository_unignored_or_to_
         offline.drive(["multitask"], drivers=1, seconds=1, out=tmp_path / "out", bundle=tmp_path / "nothing")
 
 
+def test_an_offline_machine_drive_starts_no_job_when_a_carried_package_fails(accuracy, tmp_path, monkeypatch):
+    offline = importlib.import_module("offline_machine")
+    offline.site_folder(tmp_path / "bundle").mkdir(parents=True)
+    monkeypatch.setattr(offline, "CARRIED", [*offline.CARRIED, "no-such-carried-package"])
+    monkeypatch.setattr(offline, "WORK", tmp_path / "work")
+    with pytest.raises(SystemExit, match="no job was started(.|\\n)*no_such_carried_package"):
+        offline.drive(["no_such_job"], drivers=1, seconds=60, out=tmp_path / "out", bundle=tmp_path / "bundle")
+    assert not (tmp_path / "work" / "logs").exists()
+
+
 def test_an_offline_machine_drive_leaves_few_files_with_every_driver_log_in_one(accuracy, tmp_path, monkeypatch):
     """What comes back from such a machine is a handful of files: the results, and the drivers' logs in one."""
     offline = importlib.import_module("offline_machine")
