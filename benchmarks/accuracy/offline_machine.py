@@ -27,8 +27,8 @@ processes share the GPU instead of taking turns.
 
 Rates seen on a lent H100 (2026-11-27, five jobs at once, full precision): a GENIA BIO baseline trains its
 10 epochs in 4.4 min; SRU-NER on GENIA runs about 3.1 steps a second (about 55 min for 10 epochs); the
-multi-task joint model about 1.1 s a step (about 20 min for its 1,000 steps, more than a session's 15
-minutes of device time).
+multi-task joint model, with JNLPBA's abstracts merged as they then were, about 1.1 s a step (about
+20 min for its 1,000 steps, more than a session's 15 minutes of device time).
 
 `unpack` and `drive` use the standard library only: they run before the wheels are installed.
 """
