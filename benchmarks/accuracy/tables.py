@@ -343,8 +343,8 @@ def markdown(r: dict[str, Any]) -> str:
 
     lines += ["## 4. Multi-task: one model on five corpora against one model per corpus, equal optimiser steps", "",
               _budget("multitask.yaml") + "; whole training sets (JNLPBA: its dev.tsv minus 22 held-out abstracts, "
-              "178 sentences; read as single sentences); the joint model with the paper's per-source heads and uniform sampling. In-domain: the whole test split "
-              "of each corpus on its own types.", ""]
+              "178 sentences; read as single sentences); the joint model with the paper's per-source heads and "
+              "uniform sampling. In-domain: the whole test split of each corpus on its own types.", ""]
     rows = [[name, mean_std(r, f"multitask.joint.{name}"), mean_std(r, f"multitask.single.{name}")]
             for name in run.MULTITASK_SOURCES]
     rows.append(["**average**", mean_std(r, "multitask.joint.average"), mean_std(r, "multitask.single.average")])
