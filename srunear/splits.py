@@ -18,7 +18,7 @@ from srunear.experiment import ExperimentConfig
 from srunear.prediction import word_subword_counts
 from tokenization import ReadReport, SourceConfig, load_source, pack_rows
 
-__all__ = ["SplitData", "fit_split", "fit_splits", "load_split", "mapped_types", "subset_indices"]
+__all__ = ["SplitData", "fit_split", "fit_splits", "load_split", "mapped_types", "spread_indices", "subset_indices"]
 
 
 @dataclass
@@ -44,10 +44,38 @@ def subset_indices(doc_ids: list[str], limit: int, seed: int | None) -> list[int
     return [index for unit in units for index in unit][:limit]
 
 
+def spread_indices(doc_ids: list[str], limit: int, whole_documents: bool) -> list[int]:
+    """`limit` example indices evenly spaced over the split, in order: units (examples, or whole documents
+    with their sentences together) at positions ``floor(i * units / k)``, for the fewest ``k`` units that
+    hold `limit` examples (the last unit cut there).
+
+    Why: corpora are stored document by document, so their first examples can all be one document
+    (LINNAEUS dev's first 300 sentences are one paper on potato and wheat): a poor dev set for choosing
+    a model. Deterministic, so every run and every system is selected on the same examples.
+    """
+    if len(doc_ids) <= limit:
+        return list(range(len(doc_ids)))
+    if not whole_documents:  # one example per unit: k = limit
+        return [i * len(doc_ids) // limit for i in range(limit)]
+    units: list[list[int]] = []
+    for index, doc_id in enumerate(doc_ids):
+        if units and doc_ids[units[-1][0]] == doc_id:
+            units[-1].append(index)
+        else:
+            units.append([index])
+    def picked(k: int) -> list[list[int]]:
+        return [units[i * len(units) // k] for i in range(k)]
+
+    k = next(k for k in range(1, len(units) + 1) if sum(map(len, picked(k))) >= limit)  # k = all units always holds
+    return [index for unit in picked(k) for index in unit][:limit]
+
+
 def load_split(
-    experiment: ExperimentConfig, split: str, limit: int | None = None, shuffle_seed: int | None = None
+    experiment: ExperimentConfig, split: str, limit: int | None = None, shuffle_seed: int | None = None,
+    spread: bool = False,
 ) -> dict[str, SplitData]:
-    """Read `split` of every source that has it; keep at most `limit` examples (a random subset if seeded).
+    """Read `split` of every source that has it; keep at most `limit` examples: the first ones, a random
+    subset if seeded, or with `spread` examples evenly spaced over the split (`spread_indices`).
 
     A source whose sentences get merged keeps whole documents (see `subset_indices`).
     """
@@ -55,7 +83,11 @@ def load_split(
     for source in experiment.sources_with_split(split):
         dataset, report = load_source(source, split, base_dir=experiment.base_dir)
         truncated = limit is not None and len(dataset) > limit
-        if truncated and source.merges(report.documents):
+        if truncated and spread:
+            whole = source.merges(report.documents)
+            doc_ids = dataset["doc_id"] if whole else [""] * len(dataset)
+            dataset = dataset.select(spread_indices(doc_ids, limit, whole))
+        elif truncated and source.merges(report.documents):
             dataset = dataset.select(subset_indices(dataset["doc_id"], limit, shuffle_seed))
         elif truncated:
             dataset = dataset.shuffle(seed=shuffle_seed) if shuffle_seed is not None else dataset

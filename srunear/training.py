@@ -40,7 +40,7 @@ from srunear.cli import command_line
 from srunear.evaluation import evaluate_model
 from srunear.optimization import parameter_groups
 from srunear.splits import SplitData, fit_splits, load_split, mapped_types
-from srunear.experiment import ExperimentConfig, TrainingConfig, load_experiment
+from srunear.experiment import ExperimentConfig, TrainingConfig, changed_settings, load_experiment
 from srunear.metrics import markdown_table
 from srunear.model_card import TRAINING_SUMMARY, write_model_card
 
@@ -160,8 +160,7 @@ def check_resume_settings(recorded: dict[str, Any], wanted: dict[str, Any], outp
     run that wrote it, and a mix of two runs would be neither. Checkpoints that recorded none pass."""
     if not recorded:
         return
-    changed = [key for key in sorted({*recorded, *wanted})
-               if key not in RESUMABLE_CHANGES and recorded.get(key) != wanted.get(key)]
+    changed = [key for key in changed_settings(recorded, wanted) if key not in RESUMABLE_CHANGES]
     if changed:
         shown = "; ".join(f"{key}: {recorded.get(key)!r} in the checkpoint, {wanted.get(key)!r} now" for key in changed)
         raise ValueError(f"{output_dir / 'state'} was trained with other settings ({shown}); --resume continues a run "
@@ -331,7 +330,7 @@ def train(experiment: ExperimentConfig, output_dir: str | Path, max_steps: int |
     experiment.check_paths(("train", "dev"))
     set_seed(config.seed)
     train_splits = load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed)
-    dev_splits = load_split(experiment, "dev", config.max_eval_examples)
+    dev_splits = load_split(experiment, "dev", config.max_eval_examples, spread=config.eval_subset == "spread")
     if not train_splits:
         raise ValueError(f"no source of the experiment has a 'train' split (sources: {experiment.source_names})")
 

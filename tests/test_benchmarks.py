@@ -370,6 +370,10 @@ def test_a_checkpoint_trained_with_other_settings_is_not_resumed(accuracy):
     (run.job_folder(job) / "state").mkdir()
     run.check_checkpoint_settings(job, dict(settings))  # the same settings: the checkpoint stays
     assert (run.job_folder(job) / "state").is_dir()
+    stamp = run.job_folder(job) / "settings.json"  # written before training.eval_subset existed: still resumed
+    stamp.write_text(json.dumps({k: v for k, v in settings.items() if k != "training.eval_subset"}), encoding="utf-8")
+    run.check_checkpoint_settings(job, dict(settings))
+    assert (run.job_folder(job) / "state").is_dir() and json.loads(stamp.read_text()) == settings
     longer, _ = run.experiment_for(job.config, [*run.job_overrides(job, run.Rates(3e-4, 3e-3)), "training.epochs=9"])
     run.check_checkpoint_settings(job, longer.settings())
     assert not (run.job_folder(job) / "state").exists()

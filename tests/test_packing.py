@@ -7,6 +7,8 @@ from collections import Counter
 
 import datasets
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokenization import EXAMPLE_FEATURES, PackCounts, ReadReport, SourceConfig, pack_rows
 from tokenization.packing import balance_groups, greedy_groups, merge_rows, piece_bounds, split_row
@@ -188,6 +190,57 @@ def test_subset_of_a_merged_corpus_takes_whole_documents_in_order():
         picked = [i for i in chosen if doc_ids[i] == d]
         assert picked == list(range(doc_ids.index(d), doc_ids.index(d) + len(picked)))
     assert subset_indices(doc_ids, 4, seed=None) == [0, 1, 2, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=30), limit=st.integers(1, 60), whole=st.booleans())
+def test_spread_subset_takes_examples_from_the_whole_split(sizes, limit, whole):
+    """Dev examples kept by `eval_subset: spread`: exactly `limit` of them (all when fewer), in file order, from
+    every part of the split, and for merged corpora whole documents, each from its first sentence."""
+    from srunear.splits import spread_indices
+
+    doc_ids = [f"d{d}" for d, size in enumerate(sizes) for _ in range(size)]
+    chosen = spread_indices(doc_ids, limit, whole)
+    assert chosen == sorted(set(chosen)) and len(chosen) == min(limit, len(doc_ids))
+    assert chosen == spread_indices(doc_ids, limit, whole)  # no randomness: every run selects on the same ones
+    if len(doc_ids) <= limit:
+        return
+    assert chosen[0] == 0
+    if not whole:  # gaps of at most ceil(n / limit): no stretch of the split is skipped
+        gaps = [b - a for a, b in zip(chosen, chosen[1:])] + [len(doc_ids) - chosen[-1]]
+        assert max(gaps) <= -(-len(doc_ids) // limit)
+        return
+    picked = {doc_ids[i] for i in chosen}
+    for d in picked:  # each document from its first sentence, its sentences together; only the last one cut
+        rows = [i for i in chosen if doc_ids[i] == d]
+        assert rows == list(range(doc_ids.index(d), doc_ids.index(d) + len(rows)))
+        assert len(rows) == doc_ids.count(d) or d == doc_ids[chosen[-1]]
+    # documents from both halves of the split whenever more than one is needed
+    if len(picked) > 1:
+        assert int(doc_ids[chosen[-1]][1:]) >= len(sizes) // 2
+
+
+def test_spread_dev_subset_of_a_corpus_stored_paper_by_paper(tmp_path):
+    """The case that asked for it: the first dev sentences are one paper; `spread` draws from all of them."""
+    from srunear.experiment import load_experiment
+    from srunear.splits import load_split
+
+    papers = [("potato", 40), ("mouse", 30), ("human", 30)]
+    lines = []
+    for word, count in papers:
+        lines += [f"{word}\tB-Species\nsentence\tO\n" for _ in range(count)]
+    (tmp_path / "dev.tsv").write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "train.tsv").write_text("x\tO\n", encoding="utf-8")
+    config = tmp_path / "e.yaml"
+    config.write_text("encoder: minilm\ntraining: {max_eval_examples: 10}\nsources:\n  - name: l\n    format: iob\n"
+                      "    paths: {train: train.tsv, dev: dev.tsv}\n", encoding="utf-8")
+    experiment = load_experiment(config)
+    first = load_split(experiment, "dev", 10)["l"].dataset["tokens"]
+    spread = load_split(experiment, "dev", 10, spread=True)["l"].dataset["tokens"]
+    assert {t[0] for t in first} == {"potato"}
+    assert [t[0] for t in spread] == ["potato"] * 4 + ["mouse"] * 3 + ["human"] * 3
+    with pytest.raises(ValueError, match="training.eval_subset must be 'first' or 'spread', got 'random'"):
+        load_experiment(config, ["training.eval_subset=random"])
 
 
 def test_predict_spans_tags_a_sentence_over_the_limit_in_pieces(tmp_path, tokenizer):

@@ -428,3 +428,11 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     longer = {**recorded, "training.epochs": 10, "training.seed": 4}
     with pytest.raises(ValueError, match=r"training\.epochs: 5 in the checkpoint, 10 now; training\.seed: .*new --output-dir"):
         check_resume_settings(recorded, longer, tmp_path)
+    # a setting added since the checkpoint was written: no change at its default, a change at any other value
+    older = {key: value for key, value in recorded.items() if key != "training.eval_subset"}
+    assert recorded["training.eval_subset"] == "first"
+    check_resume_settings(older, recorded, tmp_path)
+    with pytest.raises(ValueError, match=r"training\.eval_subset: None in the checkpoint, 'spread' now"):
+        check_resume_settings(older, {**recorded, "training.eval_subset": "spread"}, tmp_path)
+    with pytest.raises(ValueError, match=r"training\.epochs: None in the checkpoint, 5 now"):  # not new: it was lost
+        check_resume_settings({k: v for k, v in recorded.items() if k != "training.epochs"}, recorded, tmp_path)

@@ -265,7 +265,7 @@ def train_baseline(experiment: ExperimentConfig, scheme: str = "outermost", outp
     torch.manual_seed(config.seed)
     name = experiment.sources[0].name
     train: SplitData = load_split(experiment, "train", config.max_train_examples, shuffle_seed=config.seed)[name]
-    dev: SplitData = load_split(experiment, "dev", config.max_eval_examples)[name]
+    dev: SplitData = load_split(experiment, "dev", config.max_eval_examples, spread=config.eval_subset == "spread")[name]
     tags = TagScheme(scheme, tuple(sorted(set(train.report.type_counts) | set(dev.report.type_counts))))
     labels = tags.labels
     encoder = experiment.encoder_path()

@@ -626,12 +626,14 @@ def check_checkpoint_settings(job: Job, settings: dict[str, Any]) -> None:
     """A checkpoint trained with other settings (`ExperimentConfig.settings()`, which hold the swept rates too:
     the sweep was redone, an experiment file changed) is not resumed: its schedule and weights belong to another
     run, so the job starts over."""
+    from srunear.experiment import changed_settings
+
     folder = job_folder(job)
     stamp = folder / "settings.json"
     found = json.loads(stamp.read_text(encoding="utf-8")) if stamp.is_file() else None
-    if folder.is_dir() and found != settings:
+    if folder.is_dir() and (found is None or changed_settings(found, settings)):
         why = "its settings were not recorded" if found is None else "changed: " + ", ".join(
-            f"{k} {found.get(k)!r} -> {settings.get(k)!r}" for k in sorted({*found, *settings}) if found.get(k) != settings.get(k))
+            f"{k} {found.get(k)!r} -> {settings.get(k)!r}" for k in changed_settings(found, settings))
         log(f"{job.name}: the checkpoint in {folder} was trained with other settings ({why}); starting over")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
