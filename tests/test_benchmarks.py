@@ -921,3 +921,10 @@ def test_an_offline_machine_drive_leaves_few_files_with_every_driver_log_in_one(
     logs = (tmp_path / "out" / "job_logs.txt").read_text(encoding="utf-8")
     assert "== driver1.log" in logs and "== driver2.log" in logs
     assert logs.count("no job matches ['no_such_job']") == 2
+    # the next call on the same warm machine goes on from the results (and checkpoints) the last one left there
+    recorded = json.loads((work / "accuracy.json").read_text(encoding="utf-8"))
+    recorded["details"]["multitask.joint.seed2"] = {"status": "done", "scores": {"multitask.joint.average": 61.0}}
+    (work / "accuracy.json").write_text(json.dumps(recorded), encoding="utf-8")
+    assert offline.drive(["no_such_job"], drivers=1, seconds=60, out=tmp_path / "out2", bundle=tmp_path / "bundle") == 0
+    again = json.loads((tmp_path / "out2" / "accuracy.json").read_text(encoding="utf-8"))
+    assert again["details"]["multitask.joint.seed2"]["status"] == "done"

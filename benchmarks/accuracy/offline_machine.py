@@ -19,10 +19,12 @@ look for them (`../shared/data`).
 `drive` first imports every carried package and hashes it as `datasets` will, so that a broken bundle
 stops it in seconds, before any job. It then starts `--drivers` run.py drivers over the `--only` jobs
 (they share run.py's lock, so no job runs twice), lets them work for `--seconds`, then stops what is
-still running (an unfinished job there is lost: choose the jobs to fit) and leaves three files in $OUT
-(or `--out`): the results file, run.log and the tails of every driver's and job's log in one file. The
-results file starts as a copy of this repository's accuracy.json, so the jobs see the learning rates
-chosen by the sweep here. Where it can, `drive` starts CUDA's MPS daemon first, so that the drivers'
+still running and leaves three files in $OUT (or `--out`): the results file, run.log and the tails of
+every driver's and job's log in one file. The results file lives in /tmp/srunear_accuracy beside the
+checkpoints, and starts as a copy of this repository's accuracy.json, so the jobs see the learning
+rates chosen by the sweep here. So while the machine stays warm, the next `drive` call goes on where
+this one stopped: finished jobs stay finished, and a stopped job resumes from its last finished epoch
+(a machine given back loses both). Where it can, `drive` starts CUDA's MPS daemon first, so that the drivers'
 processes share the GPU instead of taking turns.
 
 Rates seen on a lent H100 (2026-11-27, five jobs at once, full precision): a GENIA BIO baseline trains its
@@ -218,7 +220,8 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
     if not site.is_dir():
         raise SystemExit(f"drive: {site} is missing: carry and `unpack` every part first")
     out.mkdir(parents=True, exist_ok=True)
-    results = out / "accuracy.json"
+    WORK.mkdir(parents=True, exist_ok=True)
+    results = WORK / "accuracy.json"  # kept there between calls, as the checkpoints are: a later drive goes on
     if not results.is_file():
         shutil.copyfile(REPO_ROOT / "benchmarks" / "results" / "accuracy.json", results)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -247,6 +250,7 @@ def drive(only: list[str], drivers: int, seconds: float, out: Path, bundle: Path
         lines = log_file.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()
         tails.append(f"== {log_file.name}\n" + "\n".join(line for line in lines[-40:] if line.strip()))
     (out / "job_logs.txt").write_text("\n\n".join(tails) + "\n", encoding="utf-8")
+    shutil.copyfile(results, out / "accuracy.json")
     run_log = WORK / "run.log"
     if run_log.is_file():
         shutil.copyfile(run_log, out / "run.log")
