@@ -63,6 +63,7 @@ def spread_indices(doc_ids: list[str], limit: int, whole_documents: bool) -> lis
             units[-1].append(index)
         else:
             units.append([index])
+
     def picked(k: int) -> list[list[int]]:
         return [units[i * len(units) // k] for i in range(k)]
 
