@@ -45,9 +45,10 @@ def subset_indices(doc_ids: list[str], limit: int, seed: int | None) -> list[int
 
 
 def spread_indices(doc_ids: list[str], limit: int, whole_documents: bool) -> list[int]:
-    """`limit` example indices evenly spaced over the split, in order: units (examples, or whole documents
-    with their sentences together) at positions ``floor(i * units / k)``, for the fewest ``k`` units that
-    hold `limit` examples (the last unit cut there).
+    """At most `limit` example indices evenly spaced over the split, in order: examples at positions
+    ``floor(i * n / limit)``; or, with `whole_documents`, whole documents at positions ``floor(i * D / k)``
+    for the largest ``k`` whose documents hold no more than `limit` examples (a first document longer than
+    `limit` by itself: its first `limit` sentences).
 
     Why: corpora are stored document by document, so their first examples can all be one document
     (LINNAEUS dev's first 300 sentences are one paper on potato and wheat): a poor dev set for choosing
@@ -55,7 +56,7 @@ def spread_indices(doc_ids: list[str], limit: int, whole_documents: bool) -> lis
     """
     if len(doc_ids) <= limit:
         return list(range(len(doc_ids)))
-    if not whole_documents:  # one example per unit: k = limit
+    if not whole_documents:
         return [i * len(doc_ids) // limit for i in range(limit)]
     units: list[list[int]] = []
     for index, doc_id in enumerate(doc_ids):
@@ -64,11 +65,11 @@ def spread_indices(doc_ids: list[str], limit: int, whole_documents: bool) -> lis
         else:
             units.append([index])
 
-    def picked(k: int) -> list[list[int]]:
-        return [units[i * len(units) // k] for i in range(k)]
+    def picked(k: int) -> list[int]:
+        return [index for i in range(k) for index in units[i * len(units) // k]]
 
-    k = next(k for k in range(1, len(units) + 1) if sum(map(len, picked(k))) >= limit)  # k = all units always holds
-    return [index for unit in picked(k) for index in unit][:limit]
+    fitting = [k for k in range(1, len(units)) if len(picked(k)) <= limit]
+    return picked(fitting[-1]) if fitting else units[0][:limit]
 
 
 def load_split(
