@@ -726,8 +726,7 @@ def job_scores(job: Job, details: dict[str, Any]) -> dict[str, float]:
     if job.test is not None:  # scored on one named corpus's test split, all its types (the label-mask jobs)
         return {f"{job.result}.{job.test}": test[job.test]["f1"]}
     if job.result.startswith("multitask") and job.result.endswith(".joint"):
-        # multitask.joint -> crosscorpus.joint.biored; multitask_40_epochs.joint -> crosscorpus_40_epochs.joint.biored
-        cross = "crosscorpus" + job.result.removeprefix("multitask")
+        cross = crosscorpus_prefix(job.result)
         scores = {f"{job.result}.{name}": block["f1"] for name, block in test.items()}
         scores[f"{job.result}.average"] = statistics.mean(scores.values())
         per_type = details["biored"]["test"]["per_type"]
@@ -736,6 +735,12 @@ def job_scores(job: Job, details: dict[str, Any]) -> dict[str, float]:
         return scores
     (block,) = test.values()
     return {job.result: block["f1"]}
+
+
+def crosscorpus_prefix(result: str) -> str:
+    """The accuracy.json key prefix of a multi-task job's BioRED scores, from its in-domain prefix:
+    multitask.joint -> crosscorpus.joint; multitask_40_epochs.joint -> crosscorpus_40_epochs.joint."""
+    return "crosscorpus" + result.removeprefix("multitask")
 
 
 # --------------------------------------------------------------------------- the driver

@@ -352,7 +352,7 @@ def markdown(r: dict[str, Any]) -> str:
               "before `eval_subset: spread`: LINNAEUS's are one paper, on which the joint model's dev F1 stayed near 0.",
               ""]
     longer = f"{run.MULTITASK_BUDGET_CHECK}.joint"
-    longer_cross = "crosscorpus" + longer.removeprefix("multitask")
+    longer_cross = run.crosscorpus_prefix(longer)
     longer_head = "joint model, budget check: 40 epochs (5,000 steps)"
     rows = [[name, mean_std(r, f"multitask.joint.{name}"), mean_std(r, f"multitask.single.{name}"),
              mean_std(r, f"{longer}.{name}")] for name in run.MULTITASK_SOURCES]
