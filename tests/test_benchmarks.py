@@ -273,7 +273,7 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         (regular.kind, regular.scheme, regular.lr_group, regular.nested, 1)
     # the label-mask budget check: masked and full labels, seed 1, their files at twice the epochs, last
     mask_checks = [job for job in run.JOBS.values() if job.result.startswith(run.LABEL_MASK_BUDGET_CHECK + ".")]
-    assert names[-3:-1] == [j.name for j in mask_checks] and names.index(genia_check.name) == len(names) - 4
+    assert names[-4:-2] == [j.name for j in mask_checks] and names.index(genia_check.name) == len(names) - 5
     for job in mask_checks:
         regular = run.JOBS[job.name.replace(run.LABEL_MASK_BUDGET_CHECK, "label_mask")]
         assert (job.kind, job.config, job.lr_group, job.test, job.seed) == \
@@ -283,19 +283,23 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         assert longer.training.epochs == 2 * base.training.epochs == 20
         assert {k: v for k, v in longer.settings().items() if k != "training.epochs"} == \
             {k: v for k, v in base.settings().items() if k != "training.epochs"}
-    # the multi-task budget check: the joint model's seed 1 at five times its epochs (5,000 steps), last
-    (multitask_check,) = [job for job in run.JOBS.values() if job.result.startswith(run.MULTITASK_BUDGET_CHECK + ".")]
-    regular = run.JOBS["multitask.joint.seed1"]
-    assert names[-1] == multitask_check.name == f"{run.MULTITASK_BUDGET_CHECK}.joint.seed1"
-    assert (multitask_check.kind, multitask_check.config, multitask_check.lr_group, multitask_check.keep,
-            multitask_check.biored, multitask_check.seed) == \
-        (regular.kind, regular.config, regular.lr_group, regular.keep, True, 1)
-    longer, _ = run.experiment_for(multitask_check.config, run.job_overrides(multitask_check, run.Rates(1e-4, 3e-3), gpu=False))
-    base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(1e-4, 3e-3), gpu=False))
-    assert longer.training.epochs * longer.training.steps_per_epoch == 5 * base.training.epochs * base.training.steps_per_epoch == 5000
-    assert {k: v for k, v in longer.settings().items() if k != "training.epochs"} == \
-        {k: v for k, v in base.settings().items() if k != "training.epochs"}
-    pilots += checks + [genia_check] + mask_checks + [multitask_check]
+    # the multi-task first budget: seed 1 of the joint model and of NCBI-Disease's single model at 8 epochs, selected
+    # on the first dev sentences as they were, last; the multi-task file trains 40
+    multitask_pilots = [job for job in run.JOBS.values() if job.result.startswith(run.MULTITASK_PILOT + ".")]
+    assert names[-2:] == [j.name for j in multitask_pilots] == [f"{run.MULTITASK_PILOT}.joint.seed1",
+                                                              f"{run.MULTITASK_PILOT}.single.ncbi_disease.seed1"]
+    for job in multitask_pilots:
+        regular = run.JOBS[job.name.replace(run.MULTITASK_PILOT, "multitask")]
+        assert (job.kind, job.config, job.lr_group, job.keep, job.biored, job.seed) == \
+            (regular.kind, regular.config, regular.lr_group, regular.keep, True, 1)
+        first, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(1e-4, 3e-3), gpu=False))
+        base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(1e-4, 3e-3), gpu=False))
+        assert 5 * first.training.epochs * first.training.steps_per_epoch == \
+            base.training.epochs * base.training.steps_per_epoch == 5000
+        assert (first.training.eval_subset, base.training.eval_subset) == ("first", "spread")
+        assert {k: v for k, v in first.settings().items() if k not in ("training.epochs", "training.eval_subset")} == \
+            {k: v for k, v in base.settings().items() if k not in ("training.epochs", "training.eval_subset")}
+    pilots += checks + [genia_check] + mask_checks + multitask_pilots
     for job in run.JOBS.values():
         if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)
@@ -316,7 +320,7 @@ def test_single_corpus_models_take_the_joint_models_optimiser_steps(accuracy):
         assert single.source_names == [name]
         # an epoch is `steps_per_epoch` batches whatever the sources' sizes: the same number of steps
         assert (single.training.steps_per_epoch, single.training.epochs) == (joint.training.steps_per_epoch,
-                                                                              joint.training.epochs) == (125, 8)
+                                                                              joint.training.epochs) == (125, 40)
 
 
 def test_each_system_trains_at_the_rates_its_own_dev_sweep_chose(accuracy):
@@ -542,30 +546,36 @@ def test_accuracy_tables_show_label_mask_and_nested_precision_recall_and_the_fla
     assert "| bc5cdr, budget check: 10 epochs | 85.00 (1 seed) | 83.50 (1 seed) | (+1.50, one seed) | 1 min (GPU) |" in text
 
 
-def test_the_multitask_budget_check_is_scored_under_its_own_keys_and_shown_beside_the_joint_model(accuracy):
+def test_the_multitask_first_budget_is_scored_under_its_own_keys_and_shown_beside_the_seeded_models(accuracy):
     run, _ = accuracy
     tables = importlib.import_module("tables")
     types = ("Chemical", "Disease", "Gene_or_protein", "Species")
     details = {}
-    for name, offset in (("multitask.joint.seed1", 0.0), (f"{run.MULTITASK_BUDGET_CHECK}.joint.seed1", 10.0)):
+    for name, offset in (("multitask.joint.seed1", 10.0), (f"{run.MULTITASK_PILOT}.joint.seed1", 0.0)):
         job = run.JOBS[name]
         recorded = {"test": {corpus: {"f1": 50.0 + offset + i} for i, corpus in enumerate(run.MULTITASK_SOURCES)},
                     "biored": {"test": {"per_type": {t: {"f1": 40.0 + offset + 2 * i} for i, t in enumerate(types)}}}}
         history = [{"average_f1": f} for f in ((40.0, 45.0, 48.0) if offset == 0 else (60.0, 61.0, 61.0))]
         details[name] = _done(job, run.job_scores(job, recorded), **recorded,
                               training={"train_s": 600.0, "dev_history": history}, machine={"gpu": None})
-    longer = details[f"{run.MULTITASK_BUDGET_CHECK}.joint.seed1"]["scores"]
-    # its own keys, so it never enters the mean over the seeds of the 1,000-step joint model
-    assert longer == {**{f"multitask_40_epochs.joint.{c}": 60.0 + i for i, c in enumerate(run.MULTITASK_SOURCES)},
-                      "multitask_40_epochs.joint.average": 62.0,
-                      **{f"crosscorpus_40_epochs.joint.biored.{t}": 50.0 + 2 * i for i, t in enumerate(types)},
-                      "crosscorpus_40_epochs.joint.biored.average": 53.0}
+    single = run.JOBS[f"{run.MULTITASK_PILOT}.single.ncbi_disease.seed1"]
+    details[single.name] = _done(single, run.job_scores(single, {"test": {"ncbi_disease": {"f1": 83.0}}}),
+                                 training={"train_s": 600.0, "dev_history": []}, machine={"gpu": None})
+    first = details[f"{run.MULTITASK_PILOT}.joint.seed1"]["scores"]
+    # its own keys, so it never enters the mean over the seeds of the 5,000-step joint model
+    assert first == {**{f"multitask_8_epochs.joint.{c}": 50.0 + i for i, c in enumerate(run.MULTITASK_SOURCES)},
+                     "multitask_8_epochs.joint.average": 52.0,
+                     **{f"crosscorpus_8_epochs.joint.biored.{t}": 40.0 + 2 * i for i, t in enumerate(types)},
+                     "crosscorpus_8_epochs.joint.biored.average": 43.0}
+    assert details[single.name]["scores"] == {"multitask_8_epochs.single.ncbi_disease": 83.0}
     r = run.aggregate({"details": details})
-    assert r["multitask.joint.average_runs"] == [52.0] and r["crosscorpus.joint.biored.average_runs"] == [43.0]
+    assert r["multitask.joint.average_runs"] == [62.0] and r["crosscorpus.joint.biored.average_runs"] == [53.0]
+    assert "multitask.single.ncbi_disease" not in r and "multitask.single.average" not in r
     text = tables.markdown(r)
-    assert "| **average** | 52.00 (1 seed) | – | 62.00 (1 seed) |" in text
-    assert "| Species | 46.00 (1 seed) | – | – | 56.00 (1 seed) |" in text
-    assert "joint model 40.0 → 45.0 → 48.0 (epochs 1-3); budget check 60.0 → 61.0 → 61.0 (epochs 1-3)" in text
+    assert "| ncbi_disease | 60.00 (1 seed) | – | 50.00 (1 seed) | 83.00 (1 seed) |" in text
+    assert "| **average** | 62.00 (1 seed) | – | 52.00 (1 seed) | – |" in text
+    assert "| Species | 56.00 (1 seed) | – | – | 46.00 (1 seed) |" in text
+    assert "joint model 60.0 → 61.0 → 61.0 (epochs 1-3); at the first budget 40.0 → 45.0 → 48.0 (epochs 1-3)" in text
 
 
 def test_claims_of_drivers_that_died_are_dropped(accuracy):
