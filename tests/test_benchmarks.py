@@ -537,12 +537,19 @@ def test_accuracy_tables_show_label_mask_and_nested_precision_recall_and_the_fla
     assert "| (a) one model, A + B, label masks | 71.50 ± 0.71 (2) | 81.00 / 62.00 | 75.00 | 65.00 | 15 min |" in text
     assert "| (a) label masks, budget check: 20 epochs | 73.50 (1 seed) | 79.50 / 68.50 | 78.00 | 67.50 | 50 min |" in text
     assert "masked minus full labels" not in text  # the full-label runs of seed 1 are not in yet
+    assert "the halved annotations'" not in text  # nor (c) and (d)
     for result, value in (("label_mask.full", 78.0), (f"{run.LABEL_MASK_BUDGET_CHECK}.full", 79.0)):
         job = run.JOBS[f"{result}.seed1"]
         details[job.name] = _done(job, {f"{result}.bc5cdr": value}, test=mask_test,
                                   training={"train_s": 600.0, "dev_history": []}, machine={"gpu": None})
+    job = run.JOBS["label_mask.single_type.seed1"]
+    details[job.name] = _done(job, {"label_mask.single_type.bc5cdr": 76.0}, test=mask_test,
+                              training={"bc5cdr_half_chemical": {"train_s": 300.0}, "bc5cdr_half_disease": {"train_s": 300.0}},
+                              machine={"gpu": None})
     text = tables.markdown(run.aggregate({"details": details}))
     assert "Seed 1, masked minus full labels: -7.00 at 10 epochs, -5.50 at 20 epochs." in text
+    assert ("Of the masked model's -6.50 to full labels (means), -2.00 is the halved annotations' (two single-type "
+            "models trained on the same annotations, (c)) and -4.50 the one shared model's ((a) minus (c)).") in text
     assert "| bc5cdr, budget check: 10 epochs | 85.00 (1 seed) | 83.50 (1 seed) | (+1.50, one seed) | 1 min (GPU) |" in text
 
 
