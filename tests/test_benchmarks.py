@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from modeling_srunear import SRUNERConfig
 from tests.helpers import REPO_ROOT
 
 ACCURACY = REPO_ROOT / "benchmarks" / "accuracy"
@@ -273,7 +274,7 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         (regular.kind, regular.scheme, regular.lr_group, regular.nested, 1)
     # the label-mask budget check: masked and full labels, seed 1, their files at twice the epochs, last
     mask_checks = [job for job in run.JOBS.values() if job.result.startswith(run.LABEL_MASK_BUDGET_CHECK + ".")]
-    assert names[-4:-2] == [j.name for j in mask_checks] and names.index(genia_check.name) == len(names) - 5
+    assert names[-6:-4] == [j.name for j in mask_checks] and names.index(genia_check.name) == len(names) - 7
     for job in mask_checks:
         regular = run.JOBS[job.name.replace(run.LABEL_MASK_BUDGET_CHECK, "label_mask")]
         assert (job.kind, job.config, job.lr_group, job.test, job.seed) == \
@@ -283,6 +284,21 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         assert longer.training.epochs == 2 * base.training.epochs == 20
         assert {k: v for k, v in longer.settings().items() if k != "training.epochs"} == \
             {k: v for k, v in base.settings().items() if k != "training.epochs"}
+    # the masked model's seed 1 at projection coefficients over 1, nothing else changed
+    projection = [job for job in run.JOBS.values() if job.result.startswith(run.LABEL_MASK_PROJECTION)]
+    assert names[-4:-2] == [j.name for j in projection] == ["label_mask_projection1_5.masked.seed1",
+                                                          "label_mask_projection2.masked.seed1"]
+    regular = run.JOBS["label_mask.masked.seed1"]
+    base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(3e-4, 3e-3), gpu=False))
+    for job, coefficient in zip(projection, run.PROJECTION_COEFFICIENTS):
+        assert (job.kind, job.config, job.lr_group, job.test, job.seed) == \
+            (regular.kind, regular.config, regular.lr_group, regular.test, 1)
+        tried, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4, 3e-3), gpu=False))
+        # the file leaves the coefficient at the model's default, the authors' 1
+        assert tried.settings()["model.projection_coefficient"] == coefficient != SRUNERConfig().projection_coefficient
+        assert "model.projection_coefficient" not in base.settings()
+        assert {k: v for k, v in tried.settings().items() if k != "model.projection_coefficient"} == \
+            {k: v for k, v in base.settings().items() if k != "model.projection_coefficient"}
     # the multi-task first budget: seed 1 of the joint model and of NCBI-Disease's single model at 8 epochs, selected
     # on the first dev sentences as they were, last; the multi-task file trains 40
     multitask_pilots = [job for job in run.JOBS.values() if job.result.startswith(run.MULTITASK_PILOT + ".")]
@@ -299,7 +315,7 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         assert (first.training.eval_subset, base.training.eval_subset) == ("first", "spread")
         assert {k: v for k, v in first.settings().items() if k not in ("training.epochs", "training.eval_subset")} == \
             {k: v for k, v in base.settings().items() if k not in ("training.epochs", "training.eval_subset")}
-    pilots += checks + [genia_check] + mask_checks + multitask_pilots
+    pilots += checks + [genia_check] + mask_checks + projection + multitask_pilots
     for job in run.JOBS.values():
         if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)
@@ -550,6 +566,17 @@ def test_accuracy_tables_show_label_mask_and_nested_precision_recall_and_the_fla
     assert "Seed 1, masked minus full labels: -7.00 at 10 epochs, -5.50 at 20 epochs." in text
     assert ("Of the masked model's -6.50 to full labels (means), -2.00 is the halved annotations' (two single-type "
             "models trained on the same annotations, (c)) and -4.50 the one shared model's ((a) minus (c)).") in text
+    assert "Projection coefficient" not in text  # its runs are not in yet
+    for coefficient, dev_f1, test_f1 in ((1.5, 74.0, 73.0), (2.0, 74.0, 74.5)):  # a tie on dev: the smaller one
+        job = run.JOBS[f"{run.projection_name(coefficient)}.masked.seed1"]
+        details[job.name] = _done(job, run.job_scores(job, {"test": mask_test}) | {job.result + ".bc5cdr": test_f1},
+                                  test=mask_test, training={"train_s": 600.0, "dev_history": [], "best_dev_f1": dev_f1},
+                                  machine={"gpu": None})
+    details["label_mask.masked.seed1"]["training"]["best_dev_f1"] = 73.0
+    text = tables.markdown(run.aggregate({"details": details}))
+    assert "| (a) label masks, projection coefficient 2 | 74.50 (1 seed) | 79.50 / 68.50 | 78.00 | 67.50 | 10 min |" in text
+    assert ("Projection coefficient (seed 1), best dev F1 — 1: 73.00, 1.5: 74.00, 2: 74.00; chosen on dev: 1.5, "
+            "test F1 73.00 against 71.00 at the default 1 (one seed: a hint, not a result).") in text
     assert "| bc5cdr, budget check: 10 epochs | 85.00 (1 seed) | 83.50 (1 seed) | (+1.50, one seed) | 1 min (GPU) |" in text
 
 
