@@ -199,7 +199,7 @@ def build_jobs() -> dict[str, Job]:
     # multi-task's first budget, 8 epochs of 125 steps (seed 1; each model chose its epoch on the *first* 300 dev
     # sentences of each corpus, before `eval_subset: spread`): the joint model's dev F1 still rose 7.4 points over its
     # last four epochs, in which each corpus had a fifth of the steps. Seed 1 of the joint model at five times that
-    # budget reached 69.3 by epoch 18 and 71.7 by epoch 25 (of 40), with epoch-to-epoch swings of up to 3 points, when
+    # budget reached 69.3 by epoch 18 and 70.6 at epoch 24 (of 40), with epoch-to-epoch swings of up to 3 points, when
     # every multi-task model was set to 40 epochs (5,000 steps; accuracy.md has the curve's end); these two runs stay
     jobs += [replace(by_name[f"multitask.{model}.seed1"], name=f"{MULTITASK_PILOT}.{model}.seed1",
                      result=f"{MULTITASK_PILOT}.{model}", overrides=("training.epochs=8", "training.eval_subset=first"))
