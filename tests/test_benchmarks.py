@@ -406,10 +406,27 @@ def test_a_checkpoint_trained_with_other_settings_is_not_resumed(accuracy):
     (run.job_folder(job) / "state").mkdir()  # a checkpoint whose settings were never recorded
     run.check_checkpoint_settings(job, settings)
     assert not (run.job_folder(job) / "state").exists() and "not recorded" in run.LOG.read_text()
+def test_a_driver_of_an_older_version_keeps_the_runs_of_jobs_it_does_not_know(accuracy, capsys):
+    """Drivers started at different commits share one results file: recording a job must not erase the run of a
+    job that only the newer version has."""
+    run, _ = accuracy
+    newer = {"status": "done", "seed": 1, "scores": {"label_mask_projection9.masked.bc5cdr": 70.0}}
+    run.save_results(run.aggregate({"details": {"label_mask_projection9.masked.seed1": newer}}))
+    job = run.JOBS["label_mask.masked.seed1"]
+    run.record(job, _done(job, {"label_mask.masked.bc5cdr": 72.0}))
+    results = run.load_results()
+    assert results["details"]["label_mask_projection9.masked.seed1"] == newer
+    assert results["label_mask.masked.bc5cdr"] == 72.0 and "label_mask_projection9.masked.bc5cdr" not in results
+    run.list_jobs(run.select(["label_mask.masked"]))
+    assert ("recorded runs of no job of this version (kept, in no table): label_mask_projection9.masked.seed1"
+            in capsys.readouterr().out)
+
+
 def test_results_are_means_over_seeds_with_spread_and_runs(accuracy):
     run, _ = accuracy
     jobs = run.JOBS
-    details = {"flat.srunear.ncbi_disease": {"status": "done"}}  # an earlier scheme's run: dropped
+    # an earlier scheme's run, or one of a job a newer version added: kept, in no key
+    details = {"flat.srunear.ncbi_disease": {"status": "done", "seed": 1, "scores": {"flat.srunear.ncbi_disease": 1.0}}}
     for seed, value in ((1, 70.0), (2, 74.0)):
         job = jobs[f"flat_full.srunear.ncbi_disease.seed{seed}"]
         details[job.name] = _done(job, {"flat_full.srunear.ncbi_disease": value})
@@ -424,7 +441,7 @@ def test_results_are_means_over_seeds_with_spread_and_runs(accuracy):
                       for split in ("dev", "test")}
             details[job.name] = _done(job, {f"multitask.single.{name}": 50.0 + k}, biored=biored)
     results = run.aggregate({"flat.srunear.ncbi_disease": 1.0, "details": details})
-    assert "flat.srunear.ncbi_disease" not in results and "flat.srunear.ncbi_disease" not in results["details"]
+    assert "flat.srunear.ncbi_disease" not in results and results["details"]["flat.srunear.ncbi_disease"]["status"] == "done"
     assert results["flat_full.srunear.ncbi_disease"] == 72.0
     assert results["flat_full.srunear.ncbi_disease_std"] == pytest.approx(2.83, abs=0.01)
     assert results["flat_full.srunear.ncbi_disease_runs"] == [70.0, 74.0]

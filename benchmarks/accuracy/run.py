@@ -394,8 +394,12 @@ def biored_single_picks(results: dict[str, Any], seed: int) -> dict[str, dict[st
 
 
 def aggregate(results: dict[str, Any]) -> dict[str, Any]:
-    """Top-level keys recomputed from the finished jobs: mean, `_std` and `_runs` over seeds; details kept."""
-    details = {name: d for name, d in results.get("details", {}).items() if name in JOBS}  # earlier schemes' runs go
+    """Top-level keys recomputed from the finished jobs: mean, `_std` and `_runs` over seeds; details kept.
+
+    The details of a run that is no job of this version (an earlier scheme's, or a job added by a newer version
+    whose driver shares this results file) are kept, entering no key and no table: a driver started before a
+    job was added must not erase that job's run when it records its own."""
+    details = {name: d for name, d in results.get("details", {}).items() if name not in SUMMARIES}
     fresh: dict[str, Any] = {}
     for key, by_seed in seed_scores({"details": details}).items():
         values = [round(by_seed[s], 2) for s in sorted(by_seed)]
@@ -966,6 +970,9 @@ def list_jobs(selected: list[str]) -> None:
         shown = ("after sweep " + job.lr_group if rates is None else f"encoder {rates.encoder:g}"
                  + ("" if rates.decoder is None else f", decoder {rates.decoder:g}"))
         print(f"{name:48s} {state:12s} lr {shown}")
+    unknown = sorted(set(results.get("details", {})) - set(JOBS) - set(SUMMARIES))
+    if unknown:
+        print(f"recorded runs of no job of this version (kept, in no table): {', '.join(unknown)}")
 
 
 def main(argv: list[str] | None = None) -> int:
