@@ -274,7 +274,8 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         (regular.kind, regular.scheme, regular.lr_group, regular.nested, 1)
     # the label-mask budget check: masked and full labels, seed 1, their files at twice the epochs, last
     mask_checks = [job for job in run.JOBS.values() if job.result.startswith(run.LABEL_MASK_BUDGET_CHECK + ".")]
-    assert names[-6:-4] == [j.name for j in mask_checks] and names.index(genia_check.name) == len(names) - 7
+    earlier = names[:-len(run.MULTITASK_SOURCES)]  # the multi-task share runs come last (below)
+    assert earlier[-6:-4] == [j.name for j in mask_checks] and earlier.index(genia_check.name) == len(earlier) - 7
     for job in mask_checks:
         regular = run.JOBS[job.name.replace(run.LABEL_MASK_BUDGET_CHECK, "label_mask")]
         assert (job.kind, job.config, job.lr_group, job.test, job.seed) == \
@@ -286,7 +287,7 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
             {k: v for k, v in base.settings().items() if k != "training.epochs"}
     # the masked model's seed 1 at projection coefficients over 1, nothing else changed
     projection = [job for job in run.JOBS.values() if job.result.startswith(run.LABEL_MASK_PROJECTION)]
-    assert names[-4:-2] == [j.name for j in projection] == ["label_mask_projection1_1.masked.seed1",
+    assert earlier[-4:-2] == [j.name for j in projection] == ["label_mask_projection1_1.masked.seed1",
                                                           "label_mask_projection1_5.masked.seed1"]
     regular = run.JOBS["label_mask.masked.seed1"]
     base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(3e-4, 3e-3), gpu=False))
@@ -302,8 +303,8 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
     # the multi-task first budget: seed 1 of the joint model and of NCBI-Disease's single model at 8 epochs, selected
     # on the first dev sentences as they were, last; the multi-task file trains 40
     multitask_pilots = [job for job in run.JOBS.values() if job.result.startswith(run.MULTITASK_PILOT + ".")]
-    assert names[-2:] == [j.name for j in multitask_pilots] == [f"{run.MULTITASK_PILOT}.joint.seed1",
-                                                              f"{run.MULTITASK_PILOT}.single.ncbi_disease.seed1"]
+    assert earlier[-2:] == [j.name for j in multitask_pilots] == [f"{run.MULTITASK_PILOT}.joint.seed1",
+                                                                f"{run.MULTITASK_PILOT}.single.ncbi_disease.seed1"]
     for job in multitask_pilots:
         regular = run.JOBS[job.name.replace(run.MULTITASK_PILOT, "multitask")]
         assert (job.kind, job.config, job.lr_group, job.keep, job.biored, job.seed) == \
@@ -315,7 +316,24 @@ def test_every_experiment_runs_three_seeds_after_a_sweep_of_each_system(accuracy
         assert (first.training.eval_subset, base.training.eval_subset) == ("first", "spread")
         assert {k: v for k, v in first.settings().items() if k not in ("training.epochs", "training.eval_subset")} == \
             {k: v for k, v in base.settings().items() if k not in ("training.epochs", "training.eval_subset")}
-    pilots += checks + [genia_check] + mask_checks + projection + multitask_pilots
+    # each single-corpus model at the joint model's steps per corpus (a fifth of 5,000: uniform sampling over five),
+    # last, in-domain only, nothing else changed
+    shares = [job for job in run.JOBS.values() if job.result.startswith(run.MULTITASK_SHARE + ".")]
+    assert names[-5:] == [j.name for j in shares] == [f"{run.MULTITASK_SHARE}.single.{n}.seed1"
+                                                      for n in run.MULTITASK_SOURCES]
+    joint, _ = run.experiment_for("multitask.yaml", ["training.seed=1"])
+    for job, name in zip(shares, run.MULTITASK_SOURCES):
+        regular = run.JOBS[f"multitask.single.{name}.seed1"]
+        assert (job.kind, job.config, job.lr_group, job.keep, job.seed, job.biored, regular.biored) == \
+            (regular.kind, regular.config, regular.lr_group, (name,), 1, False, True)
+        short, _ = run.experiment_for(job.config, run.job_overrides(job, run.Rates(3e-4, 3e-3), gpu=False), [name])
+        base, _ = run.experiment_for(regular.config, run.job_overrides(regular, run.Rates(3e-4, 3e-3), gpu=False),
+                                     [name])
+        assert short.training.epochs * short.training.steps_per_epoch * len(joint.sources) == \
+            joint.training.epochs * joint.training.steps_per_epoch == 5000
+        assert {k: v for k, v in short.settings().items() if k != "training.epochs"} == \
+            {k: v for k, v in base.settings().items() if k != "training.epochs"}
+    pilots += checks + [genia_check] + mask_checks + projection + multitask_pilots + shares
     for job in run.JOBS.values():
         if not job.is_sweep and job not in pilots:
             by_result.setdefault(job.result, []).append(job.seed)
@@ -626,10 +644,35 @@ def test_the_multitask_first_budget_is_scored_under_its_own_keys_and_shown_besid
     assert r["multitask.joint.average_runs"] == [62.0] and r["crosscorpus.joint.biored.average_runs"] == [53.0]
     assert "multitask.single.ncbi_disease" not in r and "multitask.single.average" not in r
     text = tables.markdown(r)
-    assert "| ncbi_disease | 60.00 (1 seed) | – | 50.00 (1 seed) | 83.00 (1 seed) |" in text
-    assert "| **average** | 62.00 (1 seed) | – | 52.00 (1 seed) | – |" in text
+    assert "| ncbi_disease | 60.00 (1 seed) | – | – | 50.00 (1 seed) | 83.00 (1 seed) |" in text
+    assert "| **average** | 62.00 (1 seed) | – | – | 52.00 (1 seed) | – |" in text
     assert "| Species | 56.00 (1 seed) | – | – | 46.00 (1 seed) |" in text
     assert "joint model 60.0 → 61.0 → 61.0 (epochs 1-3); at the first budget 40.0 → 45.0 → 48.0 (epochs 1-3)" in text
+
+
+def test_single_models_at_the_joint_models_share_of_steps_have_their_own_keys_and_column(accuracy):
+    run, _ = accuracy
+    tables = importlib.import_module("tables")
+    details = {}
+    for i, name in enumerate(run.MULTITASK_SOURCES):
+        for prefix, score in (("multitask", 80.0 + i), (run.MULTITASK_SHARE, 70.0 + 2 * i)):
+            job = run.JOBS[f"{prefix}.single.{name}.seed1"]
+            details[job.name] = _done(job, run.job_scores(job, {"test": {name: {"f1": score}}}),
+                                      training={"train_s": 60.0, "dev_history": []}, machine={"gpu": None})
+            if job.biored:
+                details[job.name]["biored"] = {split: {"per_type": {}} for split in ("dev", "test")}
+    share = details[f"{run.MULTITASK_SHARE}.single.bc2gm.seed1"]["scores"]
+    assert share == {"multitask_share.single.bc2gm": 74.0}
+    partial = run.aggregate({"details": {k: v for k, v in details.items() if "jnlpba" not in k}})
+    assert "multitask_share.single.average" not in partial  # an average only over all five corpora
+    r = run.aggregate({"details": details})
+    # never mixed into the 40-epoch single-corpus models' means
+    assert r["multitask.single.bc2gm_runs"] == [82.0] and r["multitask.single.average"] == 82.0
+    assert r["multitask_share.single.average_runs"] == [74.0]
+    text = tables.markdown(r)
+    assert "| bc2gm | – | 82.00 (1 seed) | 74.00 (1 seed) | – | – |" in text
+    assert "| **average** | – | 82.00 (1 seed) | 74.00 (1 seed) | – | – |" in text
+    assert "single-corpus model at the joint model's share: 1,000 steps" in text
 
 
 def test_claims_of_drivers_that_died_are_dropped(accuracy):
